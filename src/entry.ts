@@ -49,8 +49,13 @@ export interface Entry {
   mustRevalidate: boolean
   /** Unqualified response `no-cache` (§5.2.2.4): revalidate before every reuse. */
   noCache: boolean
+  /** The ETag clients validate against: the origin's, or one computed at store time. */
   etag?: string
+  /** True when `etag` was computed by the cache: it is never sent to the origin as a validator. */
+  etagComputed: boolean
   lastModified?: string
+  /** Whether the origin gave a validator (ETag or Last-Modified) the cache can revalidate with (§4.3.1). */
+  validator: boolean
   /** Lower-case request header names from the response's Vary, when it has one. */
   vary?: string[]
   /** Tags this entry answers to for invalidation (route tags, origin Surrogate-Key, the URL tag). */
@@ -87,5 +92,6 @@ export function isStored(value: unknown): value is Stored {
     typeof s.status === 'number' &&
     Array.isArray(s.raw) && Array.isArray(s.raw304) &&
     Buffer.isBuffer(s.body) &&
-    typeof s.staleAt === 'number' && typeof s.responseTime === 'number'
+    typeof s.staleAt === 'number' && typeof s.responseTime === 'number' &&
+    typeof s.initialAge === 'number'
 }

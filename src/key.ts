@@ -1,0 +1,113 @@
+/**
+ * Cache keys: `{namespace}:{method}:{path}?{sorted query}[:u={user}][:h={name}={value}...]`.
+ *
+ * Every part that comes from the request is encoded so that no input can forge another key:
+ * the path is normalised to visible ASCII with no `?`, the query is re-serialised by
+ * URLSearchParams (which percent-encodes `:` and `&`), and the user and header values are
+ * percent-encoded. `?` is always present, so the first `:` after it starts the user part.
+ */
+import type { IncomingHttpHeaders } from 'node:http'
+import picomatch from 'picomatch'
+
+/** How a request's key is built. */
+export interface KeyOptions {
+  /**
+   * Who the response is for; `undefined` (or null, or '') means shared. Receives the Node
+   * request (Express's `req`, Koa's `ctx.req`, the proxy's request). Keying on the user makes
+   * the cache private per user: `private` responses become storable for that user.
+   */
+  user?: (req: any) => string | number | undefined | null
+  /** Query parameters left out of the key: names or globs such as `utm_*`. Default: none. */
+  ignoreQuery?: string[]
+  /** Request headers whose values become part of the key (lower-cased names). Default: none. */
+  headers?: string[]
+}
+
+/** The parts of a key that are decided once per route, not per request. */
+export interface KeyPlan {
+  ignore?: (name: string) => boolean
+  headers: string[]
+}
+
+export function planKey (options: KeyOptions | undefined): KeyPlan {
+  const ignore = options?.ignoreQuery?.length ? picomatch(options.ignoreQuery) : undefined
+  return { ignore, headers: (options?.headers ?? []).map(h => h.toLowerCase()) }
+}
+
+/** Characters a path keeps as they are; everything else is percent-encoded (UTF-8). */
+const NEEDS_WORK = /[^!-~]|[?#]|%(?![0-9A-F]{2})/
+
+/**
+ * Normalises a request path for keying without changing what the origin would see: percent
+ * escapes get upper-case hex (RFC 3986 §6.2.2.1), bytes outside visible ASCII are escaped, and a
+ * `%` that starts no valid escape is escaped itself. `%2F`, `;`, `..` and `%00` are NOT decoded
+ * or resolved: the origin receives them as sent, so they must key as sent (SECURITY.md).
+ */
+export function normalisePath (path: string): string {
+  if (!NEEDS_WORK.test(path)) return path
+  let out = ''
+  for (let i = 0; i < path.length; i++) {
+    const c = path[i]
+    if (c === '%' && /^[0-9a-fA-F]{2}$/.test(path.slice(i + 1, i + 3))) {
+      out += '%' + path.slice(i + 1, i + 3).toUpperCase()
+      i += 2
+    } else if (c === '%' || c === '?' || c === '#') {
+      out += '%' + c.charCodeAt(0).toString(16).toUpperCase()
+    } else if (c < '!' || c > '~') {
+      const cp = path.codePointAt(i)!
+      const ch = String.fromCodePoint(cp)
+      out += encodeURIComponent(ch)
+      i += ch.length - 1
+    } else out += c
+  }
+  return out
+}
+
+/**
+ * The query in canonical form: parameters sorted by name (stable, so repeated names keep their
+ * order, which origins may rely on), ignored names removed, values re-encoded.
+ */
+export function normaliseQuery (query: string, ignore?: (name: string) => boolean): string {
+  if (query === '') return ''
+  const params = new URLSearchParams(query)
+  const kept: [string, string][] = []
+  for (const [k, v] of params) if (!ignore || !ignore(k)) kept.push([k, v])
+  kept.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+  return new URLSearchParams(kept).toString()
+}
+
+/** `{path}?{query}` normalised: the resource part of a key, also used as the URL tag. */
+export function resourceOf (url: string, ignore?: (name: string) => boolean): string {
+  const q = url.indexOf('?')
+  if (q === -1) return normalisePath(url) + '?'
+  return normalisePath(url.slice(0, q)) + '?' + normaliseQuery(url.slice(q + 1), ignore)
+}
+
+/**
+ * The primary key. HEAD shares GET's key: a HEAD request is answered from the GET entry
+ * (RFC 9110 §9.3.2: the same header fields as GET).
+ */
+export function primaryKey (
+  namespace: string,
+  method: string,
+  resource: string,
+  user: string | undefined,
+  plan: KeyPlan,
+  headers: IncomingHttpHeaders,
+): string {
+  let key = namespace + ':' + (method === 'HEAD' ? 'GET' : method) + ':' + resource
+  if (user !== undefined) key += ':u=' + encodeURIComponent(user)
+  for (const name of plan.headers) {
+    const v = headers[name]
+    key += ':h=' + name
+    if (v !== undefined) key += '=' + encodeURIComponent(Array.isArray(v) ? v.join(',') : v)
+  }
+  return key
+}
+
+/** The user part of a key from `KeyOptions.user`, or undefined for a shared response. */
+export function userOf (fn: KeyOptions['user'], req: unknown): string | undefined {
+  if (fn === undefined) return undefined
+  const u = fn(req)
+  return u === undefined || u === null || u === '' ? undefined : String(u)
+}

@@ -1,0 +1,532 @@
+import {
+  createClient,
+  createCluster,
+  defaultReconnectStrategy,
+  type RedisClusterOptions,
+  type RedisConnectionClientType,
+  type RedisConnectionClusterType
+} from '@keyv/redis'
+import { Breaker, type BreakerState } from './breaker.js'
+import { CODEC_MAGIC, CODEC_PREFIX_BYTES, CODEC_VERSION, decode, DEFAULT_COMPRESS_ABOVE, encodeWithStats } from './codec.js'
+import type { Stored } from './entry.js'
+import type { Store } from './store.js'
+import { OptionError } from './units.js'
+
+/**
+ * The Redis tier (L2): a `Store` shared by every cachefront process that points at the same Redis.
+ *
+ * **Failure model.** Redis is an optimisation, never a dependency of a response:
+ * - `get` and `set` never reject. A timeout, a lost connection or an unreadable value is a miss
+ *   (or a skipped write), counted in `stats`; the first failure in each breaker state goes to
+ *   `onError`, and every breaker transition to `onStateChange`, so logs say it once.
+ * - Every command is bounded by `commandTimeout`, and nothing waits for a reconnect: the offline
+ *   queue is off, and a client that is not ready fails at once. Only the very first connection
+ *   is waited for (still within `commandTimeout`), so a store used right after construction works.
+ * - A circuit breaker (`breaker.ts`) stops calling Redis after `threshold` consecutive failures;
+ *   while it is open, operations do not touch Redis at all (counted as `skipped`).
+ * - **Invalidation is different**: `delete`, `deleteTag`, `deletePrefix` and `clear` reject with
+ *   `StoreUnavailableError` when Redis cannot be reached (including while the breaker is open),
+ *   because the caller (the purge API) must be able to say that a purge did not reach the
+ *   shared tier. Resolving 0 there would report "nothing to purge" for entries still in Redis.
+ *
+ * **Keys.** One namespace's keys share a hash tag, `cf:{<namespace>}:...`, so they live in one
+ * Cluster slot and the multi-key commands below (MULTI, multi-key UNLINK) are legal in a Cluster
+ * (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#hash-tags):
+ * - `cf:{ns}:e:<key>` holds an entry, encoded by `codec.ts` (binary, body optionally brotli);
+ * - `cf:{ns}:t:<tag>` is a set of the keys stored with that tag. It lives at least as long as
+ *   its longest-lived member. Members are not removed when an entry expires, is deleted or is
+ *   overwritten with other tags (that would cost `set` a read first); instead `deleteTag` checks,
+ *   inside Redis, that each member's current value still carries the tag before unlinking it.
+ *
+ * Requires Redis >= 7.0 (`PEXPIRE ... NX|GT`) and UNLINK (>= 4.0).
+ */
+
+/** A node-redis client or cluster, as created by `@keyv/redis`' `createClient` / `createCluster`. */
+export type RedisConnection = RedisConnectionClientType | RedisConnectionClusterType
+
+/** The store operations, as named in errors, `onError` and `StoreUnavailableError`. */
+export type L2Operation = 'get' | 'set' | 'delete' | 'deleteTag' | 'deletePrefix' | 'clear'
+
+export interface RedisStoreOptions {
+  /** `redis[s]://[[user][:password]@]host[:port][/db]`. Default `redis://127.0.0.1:6379`. */
+  url?: string
+  /**
+   * A node-redis client (or cluster) you built and own: used as is (connected if it is not open
+   * yet) and not closed by `close()`. Its own offline-queue setting applies; commands are still
+   * bounded by `commandTimeout`, and a single-node client that is not ready fails fast. The store
+   * adds a no-op 'error' listener so that a socket error can never crash the process.
+   */
+  client?: RedisConnection
+  /** Connect to a Redis Cluster instead of `url`. */
+  cluster?: Pick<RedisClusterOptions, 'rootNodes' | 'defaults' | 'useReplicas' | 'nodeAddressMap'>
+  /** Non-empty; isolates this cache's keys from others on the same Redis. */
+  namespace: string
+  /** Upper bound for each Redis command, in ms. Default 500. */
+  commandTimeout?: number
+  /** Upper bound for establishing a connection, in ms. Default 1000. */
+  connectTimeout?: number
+  /** Bodies larger than this many bytes are stored compressed. Default 1024. */
+  compressAbove?: number
+  /** Consecutive failures that open the breaker (default 5) and its cool-down in ms (default 5000). */
+  breaker?: { threshold?: number, coolDownMs?: number }
+  /** The first failure in each breaker state (so: once per episode, not once per request). */
+  onError?: (err: Error, operation: L2Operation) => void
+  /** Each breaker transition, once; `err` is the failure that opened it. */
+  onStateChange?: (state: BreakerState, err?: Error) => void
+}
+
+/** Counters since the store was created. */
+export interface RedisStoreStats {
+  /** Operations that failed (timeouts included). */
+  errors: number
+  /** Of those, the ones that hit `commandTimeout`. */
+  timeouts: number
+  /** Values that were not a valid entry (foreign, truncated, old format): read as a miss and deleted. */
+  corrupt: number
+  /** Operations refused without touching Redis because the breaker was open (or the store closed). */
+  skipped: number
+  /** Encoded size of the values written, before compression. */
+  bytesIn: number
+  /** Bytes actually written to Redis, after compression. */
+  bytesStored: number
+  state: BreakerState
+}
+
+/** An invalidation that could not reach Redis; `cause` says why (timeout, connection, open breaker). */
+export class StoreUnavailableError extends Error {
+  constructor (readonly operation: L2Operation, override readonly cause: Error) {
+    super(`Redis store unavailable for ${operation}: ${cause.message}`)
+    this.name = 'StoreUnavailableError'
+  }
+}
+
+/** A Redis command that did not answer within `commandTimeout`. */
+export class CommandTimeoutError extends Error {
+  constructor (readonly command: string, readonly timeoutMs: number) {
+    super(`Redis ${command} did not answer within ${timeoutMs} ms`)
+    this.name = 'CommandTimeoutError'
+  }
+}
+
+/** The Redis keys of one namespace (exported for tests, pub/sub and tooling). */
+export function redisKeys (namespace: string): { entry: (key: string) => string, tag: (tag: string) => string, prefix: string } {
+  const prefix = `cf:{${namespace}}:`
+  return { entry: key => `${prefix}e:${key}`, tag: tag => `${prefix}t:${tag}`, prefix }
+}
+
+/** Escapes Redis glob metacharacters (`* ? [ ] \`) so SCAN MATCH treats `s` literally. */
+export function escapeGlob (s: string): string {
+  return s.replace(/[*?[\]\\]/g, '\\$&')
+}
+
+export class RedisStore implements Store {
+  /** The underlying node-redis client or cluster, for pub/sub (`client.duplicate()`) and locks. */
+  readonly client: RedisConnection
+  readonly namespace: string
+  private readonly wire: Wire
+  private readonly owned: boolean
+  private readonly keys: ReturnType<typeof redisKeys>
+  private readonly commandTimeout: number
+  private readonly compressAbove: number
+  private readonly breaker: Breaker
+  private readonly onError?: RedisStoreOptions['onError']
+  private readonly counts = { errors: 0, timeouts: 0, corrupt: 0, skipped: 0, bytesIn: 0, bytesStored: 0 }
+  /** Whether this breaker state's first failure has gone to onError. */
+  private logged = false
+  private closed = false
+  private readonly inflight = new Set<Promise<unknown>>()
+
+  constructor (options: RedisStoreOptions) {
+    if (typeof options.namespace !== 'string' || options.namespace === '') {
+      throw new OptionError('namespace', 'a non-empty string', options.namespace)
+    }
+    this.namespace = options.namespace
+    this.keys = redisKeys(options.namespace)
+    this.commandTimeout = positive(options.commandTimeout ?? 500, 'commandTimeout')
+    this.compressAbove = options.compressAbove ?? DEFAULT_COMPRESS_ABOVE
+    this.onError = options.onError
+    const onStateChange = options.onStateChange
+    this.breaker = new Breaker({
+      threshold: options.breaker?.threshold,
+      coolDownMs: options.breaker?.coolDownMs,
+      onStateChange: (state, err) => {
+        this.logged = false
+        if (onStateChange) callSafely(() => onStateChange(state, err as Error | undefined))
+      }
+    })
+
+    const socket = {
+      connectTimeout: positive(options.connectTimeout ?? 1000, 'connectTimeout'),
+      // Keep retrying forever with @keyv/redis' capped exponential backoff (100 ms .. 2 s, jittered);
+      // node-redis' own default gives up on socket timeouts.
+      reconnectStrategy: (retries: number) => defaultReconnectStrategy(retries)
+    }
+    this.owned = options.client === undefined
+    if (options.client !== undefined) {
+      this.client = options.client
+    } else if (options.cluster !== undefined) {
+      const { defaults, ...cluster } = options.cluster
+      this.client = createCluster({
+        ...cluster,
+        defaults: { disableOfflineQueue: true, ...defaults, socket: { ...socket, ...defaults?.socket } }
+      }) as unknown as RedisConnectionClusterType
+    } else {
+      // disableOfflineQueue: while reconnecting, commands fail at once instead of queueing
+      // until Redis is back (which would turn a Redis outage into slow responses).
+      this.client = createClient({ url: options.url ?? 'redis://127.0.0.1:6379', disableOfflineQueue: true, socket }) as unknown as RedisConnectionClientType
+    }
+    this.wire = isCluster(this.client) ? clusterWire(this.client) : nodeWire(this.client)
+    // An EventEmitter 'error' without a listener crashes the process. Failures are reported
+    // through the operations that meet them (once per breaker state), so these are not logged.
+    ;(this.client as unknown as { on: (e: 'error', l: () => void) => void }).on('error', noop)
+    this.wire.connect()
+  }
+
+  /** Counters and breaker state. */
+  get stats (): RedisStoreStats {
+    return { ...this.counts, state: this.breaker.state }
+  }
+
+  /** One round trip: a GET read as bytes. An unreadable value is a miss, deleted and counted. */
+  async get (key: string): Promise<Stored | undefined> {
+    const k = this.keys.entry(key)
+    const r = await this.guard('get', async () => {
+      try {
+        return await this.command(k, ['GET', k], true)
+      } catch (err) {
+        if (isWrongType(err)) return FOREIGN // someone else's list/set/hash under our key
+        throw err
+      }
+    })
+    if (!r.ok || r.value === null) return undefined
+    const value = Buffer.isBuffer(r.value) ? decode(r.value) : undefined
+    if (value === undefined) {
+      this.counts.corrupt++
+      // Fire-and-forget: the caller's miss does not wait for the cleanup.
+      this.track(this.command(k, ['UNLINK', k]).catch(noop))
+    }
+    return value
+  }
+
+  /**
+   * One round trip: a MULTI with SET PX and, per tag, SADD plus PEXPIRE NX (a new set gets a TTL)
+   * and PEXPIRE GT (an older set's TTL only grows). GT alone would not do: "a non-volatile key is
+   * treated as an infinite TTL for the purpose of GT" (https://redis.io/docs/latest/commands/pexpire/).
+   */
+  async set (key: string, value: Stored, ttlMs: number): Promise<void> {
+    const ttl = Math.ceil(ttlMs)
+    if (!(ttl > 0)) return // already expired: nothing worth storing (PX must be positive)
+    const k = this.keys.entry(key)
+    const r = await this.guard('set', async () => {
+      const encoded = encodeWithStats(value, { compressAbove: this.compressAbove })
+      const px = String(ttl)
+      const commands: Args[] = [['SET', k, encoded.buf, 'PX', px]]
+      for (const tag of new Set(value.tags)) {
+        const t = this.keys.tag(tag)
+        commands.push(['SADD', t, key], ['PEXPIRE', t, px, 'NX'], ['PEXPIRE', t, px, 'GT'])
+      }
+      await this.batch(k, commands)
+      return encoded
+    })
+    if (r.ok) {
+      this.counts.bytesIn += r.value.originalBytes
+      this.counts.bytesStored += r.value.storedBytes
+    }
+  }
+
+  async delete (key: string): Promise<boolean> {
+    const k = this.keys.entry(key)
+    const n = await this.invalidate('delete', async () => await this.command(k, ['UNLINK', k]) as number)
+    return n > 0
+  }
+
+  /**
+   * Reads and drops the tag's set in one MULTI (a snapshot: entries tagged afterwards start a new
+   * set), then unlinks the members whose current value still carries the tag, in batches, with
+   * UNLINK_TAGGED. Members may have expired, been deleted or been re-stored with other tags: only
+   * keys actually removed are counted.
+   */
+  async deleteTag (tag: string): Promise<number> {
+    const t = this.keys.tag(tag)
+    return await this.invalidate('deleteTag', async () => {
+      const [members] = await this.batch(t, [['SMEMBERS', t], ['UNLINK', t]]) as [string[], number]
+      let deleted = 0
+      for (let i = 0; i < members.length; i += SCRIPT_BATCH) {
+        const keys = members.slice(i, i + SCRIPT_BATCH).map(member => this.keys.entry(member))
+        deleted += await this.command(t, ['EVAL', UNLINK_TAGGED, String(keys.length), ...keys, tag]) as number
+      }
+      return deleted
+    })
+  }
+
+  /** SCAN MATCH (never KEYS, which blocks Redis) with the prefix taken literally, UNLINK per page. */
+  async deletePrefix (prefix: string): Promise<number> {
+    return await this.invalidate('deletePrefix', async () => await this.scanUnlink(escapeGlob(this.keys.entry(prefix)) + '*'))
+  }
+
+  /** Deletes every key of this namespace (entries and tag sets) by SCAN + UNLINK. */
+  async clear (): Promise<void> {
+    await this.invalidate('clear', async () => await this.scanUnlink(escapeGlob(this.keys.prefix) + '*'))
+  }
+
+  /**
+   * Stops using Redis: later operations are skipped (invalidations reject). Waits for operations
+   * in flight (each is bounded by commandTimeout), then closes the client if this store created it.
+   */
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await Promise.allSettled([...this.inflight])
+    if (this.owned) this.wire.destroy()
+  }
+
+  /** Runs one operation through the breaker, counting and reporting its failure; never throws. */
+  private async guard<T> (operation: L2Operation, fn: () => Promise<T>): Promise<Outcome<T>> {
+    if (this.closed || !this.breaker.allow()) {
+      this.counts.skipped++
+      return { ok: false, error: new Error(this.closed ? 'the store is closed' : 'circuit open after repeated Redis failures') }
+    }
+    const run = async (): Promise<Outcome<T>> => {
+      try {
+        const value = await fn()
+        this.breaker.success()
+        return { ok: true, value }
+      } catch (e) {
+        const error = e instanceof Error ? e : new Error(String(e))
+        this.counts.errors++
+        if (error instanceof CommandTimeoutError) this.counts.timeouts++
+        if (!this.logged) {
+          this.logged = true
+          const onError = this.onError
+          if (onError) callSafely(() => onError(error, operation))
+        }
+        this.breaker.failure(error)
+        return { ok: false, error }
+      }
+    }
+    return await this.track(run())
+  }
+
+  /** `guard` for invalidations: the same accounting, but failure rejects (see the class doc). */
+  private async invalidate<T> (operation: L2Operation, fn: () => Promise<T>): Promise<T> {
+    const r = await this.guard(operation, fn)
+    if (!r.ok) throw new StoreUnavailableError(operation, r.error)
+    return r.value
+  }
+
+  /** One command, bounded by commandTimeout. */
+  private async command (routing: string, args: Args, buffers = false): Promise<unknown> {
+    return await this.bounded(String(args[0]), this.wire.send(routing, args, buffers, this.commandTimeout))
+  }
+
+  /** A MULTI/EXEC: one round trip, applied atomically; bounded by commandTimeout. */
+  private async batch (routing: string, commands: Args[]): Promise<unknown[]> {
+    return await this.bounded('MULTI', this.wire.multi(routing, commands))
+  }
+
+  /** SCAN the namespace's slot for `match`, UNLINKing each page; returns how many keys went. */
+  private async scanUnlink (match: string): Promise<number> {
+    const routing = this.keys.prefix // all our keys share its hash tag, hence its node
+    let cursor = '0'
+    let deleted = 0
+    do {
+      const [next, keys] = await this.command(routing, ['SCAN', cursor, 'MATCH', match, 'COUNT', String(BATCH)]) as [string, string[]]
+      cursor = String(next)
+      // SCAN may return a key twice; UNLINK's count stays exact because the second time it is 0.
+      if (keys.length > 0) deleted += await this.command(routing, ['UNLINK', ...keys]) as number
+    } while (cursor !== '0')
+    return deleted
+  }
+
+  /**
+   * Races `reply` against a timer. node-redis' own `timeout` option only drops commands still
+   * waiting to be written; once written, a command waits for its reply. Replies are matched to
+   * commands strictly in order on a connection (RESP pipelining), so a late reply settles its own,
+   * abandoned promise and can never be taken for a later command's answer.
+   */
+  private async bounded<T> (command: string, reply: Promise<T>): Promise<T> {
+    reply.catch(noop) // a late rejection of an abandoned command is not an unhandled rejection
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new CommandTimeoutError(command, this.commandTimeout)), this.commandTimeout)
+    })
+    try {
+      return await Promise.race([reply, timeout])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  private async track<T> (p: Promise<T>): Promise<T> {
+    this.inflight.add(p)
+    try {
+      return await p
+    } finally {
+      this.inflight.delete(p)
+    }
+  }
+}
+
+type Args = Array<string | Buffer>
+type Outcome<T> = { ok: true, value: T } | { ok: false, error: Error }
+
+/** Keys per SCAN page and per UNLINK. */
+const BATCH = 1000
+/** Keys per UNLINK_TAGGED call: each call blocks Redis while it runs, so keep it short. */
+const SCRIPT_BATCH = 200
+
+/**
+ * KEYS: entry keys from a tag's set; ARGV[1]: the tag. UNLINKs each key whose value is a codec
+ * encoding (codec.ts layout: magic, version, flags, uint32 header length, JSON header) whose
+ * header's `tags` still holds the tag; returns how many keys it removed. It runs inside Redis, so
+ * only the header is read (GETRANGE), never the body. All keys share the namespace's hash tag,
+ * hence one slot, as a Cluster requires. `struct` and `cjson` are part of Redis' Lua
+ * (https://redis.io/docs/latest/develop/programmability/lua-api/#runtime-libraries).
+ */
+const UNLINK_TAGGED = `
+local deleted = 0
+for _, key in ipairs(KEYS) do
+  local head = redis.pcall('GETRANGE', key, 0, ${CODEC_PREFIX_BYTES - 1})
+  if type(head) == 'string' and #head == ${CODEC_PREFIX_BYTES} and string.sub(head, 1, 2) == '${CODEC_MAGIC}' and string.byte(head, 3) == ${CODEC_VERSION} then
+    local length = struct.unpack('>I4', head, 5)
+    local ok, header = pcall(cjson.decode, redis.call('GETRANGE', key, ${CODEC_PREFIX_BYTES}, ${CODEC_PREFIX_BYTES - 1} + length))
+    if ok and type(header) == 'table' and type(header.tags) == 'table' then
+      for _, tag in ipairs(header.tags) do
+        if tag == ARGV[1] then
+          deleted = deleted + redis.call('UNLINK', key)
+          break
+        end
+      end
+    end
+  end
+end
+return deleted
+`
+const FOREIGN = Symbol('foreign')
+/** RESP type of bulk strings (`$`, https://redis.io/docs/latest/develop/reference/protocol-spec/#bulk-strings): read as Buffer, not UTF-8 text. */
+const BUFFER_REPLIES = { 36: Buffer } as const
+
+function noop (): void {}
+
+function positive (n: number, field: string): number {
+  if (!Number.isFinite(n) || n <= 0) throw new OptionError(field, 'a positive number of ms', n)
+  return n
+}
+
+/** A failing log callback must not fail a cache read; it is surfaced as a process warning. */
+function callSafely (fn: () => void): void {
+  try {
+    fn()
+  } catch (err) {
+    process.emitWarning(`cachefront: an L2 callback threw: ${String(err)}`)
+  }
+}
+
+function isWrongType (err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('WRONGTYPE')
+}
+
+function isCluster (client: RedisConnection): client is RedisConnectionClusterType {
+  return (client as { slots?: unknown }).slots !== undefined
+}
+
+/**
+ * The few calls the store makes, over a single node or a Cluster. Raw `sendCommand` keeps both
+ * paths identical and lets GET alone use the Buffer type mapping (the client itself keeps
+ * string replies for whoever else uses it).
+ */
+interface Wire {
+  send: (routing: string, args: Args, buffers: boolean, timeout: number) => Promise<unknown>
+  multi: (routing: string, commands: Args[]) => Promise<unknown[]>
+  connect: () => void
+  destroy: () => void
+}
+
+/** The part of node-redis' RedisClient used here (its full generic type is unwieldy). */
+interface NodeClient {
+  readonly isOpen: boolean
+  readonly isReady: boolean
+  sendCommand: (args: Args, options?: { typeMapping?: object, timeout?: number }) => Promise<unknown>
+  multi: () => { addCommand: (args: Args) => unknown, exec: () => Promise<unknown[]> }
+  connect: () => Promise<unknown>
+  destroy: () => void
+}
+
+function nodeWire (connection: RedisConnectionClientType): Wire {
+  const client = connection as unknown as NodeClient
+  /** The first connection, while it is being made: the only one operations wait for. */
+  let first: Promise<unknown> | undefined
+  // A client that is not ready fails at once, even one built with the offline queue on
+  // (node-redis does not apply disableOfflineQueue to MULTI).
+  const ready = async (): Promise<void> => {
+    if (!client.isReady && first !== undefined) await first
+    if (!client.isReady) throw new Error(client.isOpen ? 'Redis is not connected (reconnecting)' : 'Redis client is closed')
+  }
+  return {
+    async send (_routing, args, buffers, timeout) {
+      await ready()
+      // `timeout` drops the command if it is still unwritten when time is up, so it is never sent late.
+      return await client.sendCommand(args, { timeout, typeMapping: buffers ? BUFFER_REPLIES : undefined })
+    },
+    async multi (_routing, commands) {
+      await ready()
+      const m = client.multi()
+      for (const args of commands) m.addCommand(args)
+      return await m.exec()
+    },
+    connect () {
+      // With the reconnect strategy above, connect() keeps retrying until Redis answers.
+      if (client.isOpen) return
+      first = client.connect().catch(noop).finally(() => { first = undefined })
+    },
+    destroy () {
+      if (client.isOpen) client.destroy()
+    }
+  }
+}
+
+/** The part of node-redis' RedisCluster used here. */
+interface ClusterClient {
+  readonly isOpen: boolean
+  sendCommand: (firstKey: string, isReadonly: boolean, args: Args, options?: { typeMapping?: object, timeout?: number }) => Promise<unknown>
+  multi: (routing: string) => { addCommand: (firstKey: string, isReadonly: boolean, args: Args) => unknown, exec: () => Promise<unknown[]> }
+  connect: () => Promise<unknown>
+  destroy: () => void
+}
+
+/**
+ * Cluster: commands are routed by `routing`, a key carrying the namespace's hash tag, so SCAN
+ * (which has no key) runs on the one master that holds the whole namespace.
+ */
+function clusterWire (connection: RedisConnectionClusterType): Wire {
+  const cluster = connection as unknown as ClusterClient
+  let connecting: Promise<unknown> | undefined
+  const connect = (): void => {
+    // Unlike a single client, a cluster whose first topology discovery failed does not retry by
+    // itself: try again whenever an operation finds it closed.
+    if (cluster.isOpen || connecting !== undefined) return
+    connecting = cluster.connect().catch(noop).finally(() => { connecting = undefined })
+  }
+  const open = async (): Promise<void> => {
+    if (cluster.isOpen) return
+    connect()
+    await connecting // within the caller's commandTimeout
+    if (!cluster.isOpen) throw new Error('Redis Cluster is not connected')
+  }
+  return {
+    async send (routing, args, buffers, timeout) {
+      await open()
+      return await cluster.sendCommand(routing, false, args, { timeout, typeMapping: buffers ? BUFFER_REPLIES : undefined })
+    },
+    async multi (routing, commands) {
+      await open()
+      const m = cluster.multi(routing)
+      for (const args of commands) m.addCommand(routing, false, args)
+      return await m.exec()
+    },
+    connect,
+    destroy () {
+      if (cluster.isOpen) cluster.destroy()
+    }
+  }
+}

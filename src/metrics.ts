@@ -1,0 +1,56 @@
+/**
+ * Counters of what the cache did. Plain numbers on one object: incrementing them is the only
+ * work the hit path does for metrics. Exporters (the proxy's Prometheus endpoint, the
+ * dashboard) read them.
+ */
+
+/** What `cache.stats()` returns. */
+export interface Stats {
+  /** Answered from a fresh entry (including collapsed waiters). */
+  hits: number
+  /** Went to the origin with nothing usable stored. */
+  misses: number
+  /** Answered with a stale entry (stale-while-revalidate, max-stale, stale-if-error). */
+  stale: number
+  /** A stale entry confirmed by a 304 from the origin. */
+  revalidated: number
+  /** Requests that waited for another request's origin response instead of going themselves. */
+  coalesced: number
+  /** Passed to the origin without lookup: unsafe methods, bypassed routes, Authorization. */
+  bypassed: number
+  /** Entries written. */
+  stores: number
+  /** Responses the policy refused to store. */
+  notStored: number
+  /** Invalidations performed (calls of invalidate, and unsafe-method invalidations). */
+  invalidations: number
+  /** Background refreshes started (stale-while-revalidate). */
+  refreshes: number
+  /** Origin failures (no response, or a truncated one). */
+  originErrors: number
+  /** Stored values that could not be read and were dropped. */
+  corrupt: number
+  /** Entries evicted from L1 to stay within maxBytes. */
+  evictions: number
+  /** Bytes held by L1 entries. */
+  bytes: number
+  /** Entries held by L1. */
+  entries: number
+}
+
+export type Counter = Exclude<keyof Stats, 'evictions' | 'bytes' | 'entries'>
+
+export class Metrics {
+  hits = 0
+  misses = 0
+  stale = 0
+  revalidated = 0
+  coalesced = 0
+  bypassed = 0
+  stores = 0
+  notStored = 0
+  invalidations = 0
+  refreshes = 0
+  originErrors = 0
+  corrupt = 0
+}
