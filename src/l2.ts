@@ -144,6 +144,7 @@ export class RedisStore implements Store {
     this.keys = redisKeys(options.namespace)
     this.commandTimeout = positive(options.commandTimeout ?? 500, 'commandTimeout')
     this.compressAbove = options.compressAbove ?? DEFAULT_COMPRESS_ABOVE
+    if (!(this.compressAbove >= 0)) throw new OptionError('compressAbove', 'a number of bytes >= 0', options.compressAbove)
     this.onError = options.onError
     const onStateChange = options.onStateChange
     this.breaker = new Breaker({
@@ -178,7 +179,7 @@ export class RedisStore implements Store {
     this.wire = isCluster(this.client) ? clusterWire(this.client) : nodeWire(this.client)
     // An EventEmitter 'error' without a listener crashes the process. Failures are reported
     // through the operations that meet them (once per breaker state), so these are not logged.
-    ;(this.client as unknown as { on: (e: 'error', l: () => void) => void }).on('error', noop)
+    this.emitter.on('error', noop)
     this.wire.connect()
   }
 
@@ -278,6 +279,11 @@ export class RedisStore implements Store {
     this.closed = true
     await Promise.allSettled([...this.inflight])
     if (this.owned) this.wire.destroy()
+    else this.emitter.off('error', noop)
+  }
+
+  private get emitter (): { on: (e: 'error', l: () => void) => unknown, off: (e: 'error', l: () => void) => unknown } {
+    return this.client as unknown as RedisStore['emitter']
   }
 
   /** Runs one operation through the breaker, counting and reporting its failure; never throws. */
@@ -508,9 +514,10 @@ function clusterWire (connection: RedisConnectionClusterType): Wire {
     connecting = cluster.connect().catch(noop).finally(() => { connecting = undefined })
   }
   const open = async (): Promise<void> => {
-    if (cluster.isOpen) return
     connect()
-    await connecting // within the caller's commandTimeout
+    // isOpen turns true as soon as connect() starts, before the slots are known: wait for the
+    // topology (within the caller's commandTimeout).
+    if (connecting !== undefined) await connecting
     if (!cluster.isOpen) throw new Error('Redis Cluster is not connected')
   }
   return {

@@ -116,11 +116,11 @@ describe('codec', function () {
     it('is undefined for a header that is not JSON, or not an object', function () {
       for (const header of ['{not json', '[1,2]', 'null', '42']) {
         const json = Buffer.from(header)
-        const buf = Buffer.alloc(8 + json.length)
+        const buf = Buffer.alloc(12 + json.length)
         buf.write('CF', 0, 'latin1')
         buf[2] = CODEC_VERSION
         buf.writeUInt32BE(json.length, 4)
-        json.copy(buf, 8)
+        json.copy(buf, 12)
         expect(decode(buf), header).to.equal(undefined)
       }
     })
@@ -144,6 +144,13 @@ describe('codec', function () {
           expect(decode(buf.subarray(0, n)), `first ${n} of ${buf.length} bytes`).to.equal(undefined)
         }
       }
+    })
+
+    it('is undefined when the body is longer or shorter than recorded', function () {
+      expect(decode(Buffer.concat([valid, Buffer.from('x')]))).to.equal(undefined)
+      const shorter = Buffer.from(compressed)
+      shorter.writeUInt32BE(shorter.readUInt32BE(8) - 1, 8)
+      expect(decode(shorter)).to.equal(undefined)
     })
 
     it('is undefined for trailing bytes after a VaryRecord', function () {
