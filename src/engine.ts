@@ -80,6 +80,8 @@ interface Outcome { entry: Entry, variant: string }
 /** One request on the slow path (anything but a plain L1 hit). */
 interface Txn<C> {
   req: IncomingMessage
+  /** The client's request headers as they arrived (adapters may hand the origin others). */
+  headers: IncomingHttpHeaders
   res: ServerResponse
   route: Route
   origin: Origin<C>
@@ -122,7 +124,7 @@ export class Engine {
     const resource = resourceOf(req.url ?? '/', route.key.ignore)
     const key = primaryKey(this.settings.namespace, method, resource, user, route.key, req.headers)
     const cc = requestDirectives(req.headers)
-    const t: Txn<C> = { req, res, route, origin, ctx, method, key, resource, user, cc, variant: '' }
+    const t: Txn<C> = { req, headers: req.headers, res, route, origin, ctx, method, key, resource, user, cc, variant: '' }
     // §3.5 and Varnish's builtin rule: an authenticated request is not answered from the shared
     // cache unless the key says whose it is, or the route allows it; its response may be stored
     // if the origin marks it shareable.
@@ -147,7 +149,7 @@ export class Engine {
     let stored = found ?? await this.store.fetch(t.key)
     let varyMiss = false
     if (stored?.type === 'vary') {
-      t.variant = variantSuffix(stored.vary, t.req.headers)
+      t.variant = variantSuffix(stored.vary, t.headers)
       const variantKey = t.key + t.variant
       stored = this.store.peek(variantKey) ?? await this.store.fetch(variantKey)
       if (stored?.type !== 'response') {
@@ -202,7 +204,7 @@ export class Engine {
   private selects (outcome: Outcome, t: Txn<unknown>): boolean {
     const vary = outcome.entry.vary
     if (vary === undefined) return true
-    return variantSuffix(vary, t.req.headers) === outcome.variant
+    return variantSuffix(vary, t.headers) === outcome.variant
   }
 
   private forward<C> (
@@ -214,7 +216,7 @@ export class Engine {
     varyMiss = false,
   ): void {
     const capture = new Capture(this, t, stale, conditional, flight, false, bypassStatus, varyMiss)
-    const call: OriginCall = { headers: originHeaders(t.req.headers, conditional ? stale : undefined), detached: false }
+    const call: OriginCall = { headers: originHeaders(t.headers, conditional ? stale : undefined), detached: false }
     try {
       t.origin.forward(t.req, t.res, t.ctx, call, capture)
     } catch (err) {
@@ -231,7 +233,7 @@ export class Engine {
     this.metrics.refreshes++
     const capture = new Capture(this, t, entry, entry.validator, undefined, true, undefined, false)
     capture.onDone = () => this.refreshing.delete(id)
-    const call: OriginCall = { headers: originHeaders(t.req.headers, entry.validator ? entry : undefined), detached: true }
+    const call: OriginCall = { headers: originHeaders(t.headers, entry.validator ? entry : undefined), detached: true }
     try {
       t.origin.detached(t.req, t.ctx, call, capture)
     } catch (err) {
@@ -337,7 +339,7 @@ export class Engine {
     const ttl = entry.deleteAt - Date.now()
     if (ttl <= 0) return undefined
     if (policy.vary !== undefined) {
-      t.variant = variantSuffix(policy.vary, t.req.headers)
+      t.variant = variantSuffix(policy.vary, t.headers)
       this.store.set(t.key, recordVary(policy.vary, entry.deleteAt, [urlTag(t.resource)]), ttl)
       this.store.set(t.key + t.variant, entry, ttl)
     } else {
@@ -362,7 +364,7 @@ export class Engine {
       method: t.method,
       status,
       headers,
-      authorization: t.req.headers.authorization !== undefined,
+      authorization: t.headers.authorization !== undefined,
       request: t.cc,
       privateCache: t.user !== undefined,
       requestTime,
@@ -373,7 +375,7 @@ export class Engine {
 
   /** @internal */
   write (t: Txn<unknown>, entry: Entry, xCache: string, cacheStatus: string, now: number, out: ClientOut = t.res): void {
-    writeEntry(out, entry, t.req.headers, t.method === 'HEAD', xCache, cacheStatus, now)
+    writeEntry(out, entry, t.headers, t.method === 'HEAD', xCache, cacheStatus, now)
   }
 
   /** @internal Logs a degraded path; counting is the caller's. */
@@ -495,8 +497,8 @@ class Capture implements Sink {
 
     // A conditional request on a storable miss: the cache answers 304 itself when the new
     // response's validators match (RFC 9110 §13.1), after storing the body it still receives.
-    if (!this.detached && status >= 200 && status < 300 && hasConditional(t.req.headers) &&
-        fresh(t.req.headers, { etag: headers.etag as string | undefined, 'last-modified': headers['last-modified'] as string | undefined })) {
+    if (!this.detached && status >= 200 && status < 300 && hasConditional(t.headers) &&
+        fresh(t.headers, { etag: headers.etag as string | undefined, 'last-modified': headers['last-modified'] as string | undefined })) {
       return { forward: false, remove, add, answer: out => { this.pendingOut = out } }
     }
     return { forward: true, remove, add }

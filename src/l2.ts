@@ -30,7 +30,7 @@ import { OptionError } from './units.js'
  *   shared tier. Resolving 0 there would report "nothing to purge" for entries still in Redis.
  *
  * **Keys.** One namespace's keys share a hash tag, `cf:{<namespace>}:...`, so they live in one
- * Cluster slot and the multi-key commands below (MULTI, multi-key UNLINK) are legal in a Cluster
+ * Cluster slot and the multi-key commands below (MULTI, multi-key UNLINK, EVAL) are legal in a Cluster
  * (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#hash-tags):
  * - `cf:{ns}:e:<key>` holds an entry, encoded by `codec.ts` (binary, body optionally brotli);
  * - `cf:{ns}:t:<tag>` is a set of the keys stored with that tag. It lives at least as long as

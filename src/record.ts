@@ -43,8 +43,9 @@ export function recordEntry (input: RecordInput): Entry {
     const lower = name.toLowerCase()
     const value = headers[name]
     if (value === undefined || drop.has(lower)) continue
-    if (Array.isArray(value)) for (const v of value) raw.push(lower, String(v))
-    else raw.push(lower, String(value))
+    // Repeated fields are joined (RFC 9110 §5.3): writeHead then sets each name once, whichever
+    // path Node takes. Set-Cookie, the one field that cannot be joined, is never stored.
+    raw.push(lower, Array.isArray(value) ? value.join(', ') : String(value))
   }
   const date = headers.date !== undefined ? String(headers.date) : new Date(input.responseTime).toUTCString()
   raw.push('date', date)

@@ -45,7 +45,7 @@ export function tap (res: ServerResponse, sink: Sink, detached: boolean): void {
     }
     return decision
   }
-  const forwarding = (): boolean => !detached && decide().forward
+  const forwarding = (): boolean => decide().forward && !detached
 
   res.writeHead = function (this: ServerResponse, status: number, reason?: unknown, headers?: unknown) {
     if (decision === undefined) {

@@ -1,4 +1,3 @@
-// @ts-ignore -- chai 6 ships no type declarations and @types/chai is not installed yet (expect is `any` until it is)
 import { expect } from 'chai'
 import { Breaker, type BreakerOptions, type BreakerState } from '../src/breaker.js'
 

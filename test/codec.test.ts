@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto'
 import { gzipSync } from 'node:zlib'
-// @ts-ignore -- chai 6 ships no type declarations and @types/chai is not installed yet (expect is `any` until it is)
 import { expect } from 'chai'
 import fc from 'fast-check'
 import { CODEC_VERSION, decode, encode, encodeWithStats } from '../src/codec.js'

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createClient, type RedisClientType } from '@keyv/redis'
-// @ts-ignore -- chai 6 ships no type declarations and @types/chai is not installed yet (expect is `any` until it is)
 import { expect } from 'chai'
 import type { BreakerState } from '../../src/breaker.js'
 import type { Entry } from '../../src/entry.js'
