@@ -3,6 +3,7 @@
  */
 import { Engine, type Invalidation } from './engine.js'
 import { expressMiddleware, type ExpressMiddleware } from './express.js'
+import { koaMiddleware, type KoaMiddleware } from './koa.js'
 import { MemoryStore } from './l1.js'
 import type { Stats } from './metrics.js'
 import { resolveRoute, resolveSettings, type CacheOptions, type RouteOptions } from './options.js'
@@ -15,6 +16,8 @@ const HEADER_ALLOWANCE = 64 * 1024
 export interface Cache {
   /** Express middleware, for the whole app or one route. */
   express(route?: RouteOptions): ExpressMiddleware
+  /** Koa middleware, for the whole app (`app.use`) or one route (`router.get(path, cache.koa(route), handler)`). */
+  koa(route?: RouteOptions): KoaMiddleware
   /** Deletes stored responses by URL (all methods, users and variants), key, tag, key prefix, or all. */
   invalidate(what: Invalidation): Promise<number>
   /** Counters and L1 occupancy. */
@@ -42,6 +45,7 @@ export function createCache (options: CacheOptions = {}): Cache {
   return {
     engine,
     express: route => expressMiddleware(engine, resolveRoute(settings, route)),
+    koa: route => koaMiddleware(engine, resolveRoute(settings, route)),
     invalidate: what => engine.invalidate(what),
     stats: () => engine.stats(),
     close: () => engine.close(),

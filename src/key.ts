@@ -2,8 +2,8 @@
  * Cache keys: `{namespace}:{method}:{path}?{sorted query}[:u={user}][:h={name}={value}...]`.
  *
  * Every part that comes from the request is encoded so that no input can forge another key:
- * the path is normalised to visible ASCII with no `?`, the query is re-serialised by
- * URLSearchParams (which percent-encodes `:` and `&`), and the user and header values are
+ * the path is normalised to visible ASCII with no `?`, the query is re-serialised as
+ * form-urlencoded (which percent-encodes `:`, `&` and `#`), and the user and header values are
  * percent-encoded. `?` is always present, so the first `:` after it starts the user part.
  */
 import type { IncomingHttpHeaders } from 'node:http'
@@ -55,9 +55,8 @@ export function normalisePath (path: string): string {
       out += '%' + c.charCodeAt(0).toString(16).toUpperCase()
     } else if (c < '!' || c > '~') {
       const cp = path.codePointAt(i)!
-      const ch = String.fromCodePoint(cp)
-      out += encodeURIComponent(ch)
-      i += ch.length - 1
+      out += utf8Escapes(cp)
+      if (cp > 0xffff) i++
     } else out += c
   }
   return out
@@ -65,15 +64,89 @@ export function normalisePath (path: string): string {
 
 /**
  * The query in canonical form: parameters sorted by name (stable, so repeated names keep their
- * order, which origins may rely on), ignored names removed, values re-encoded.
+ * order, which origins may rely on), ignored names removed, names and values re-encoded as
+ * application/x-www-form-urlencoded. Re-encoding works on the bytes the escapes stand for, so it
+ * is lossless: `%FF` (not UTF-8) stays `%FF` rather than becoming U+FFFD, which would share a key
+ * with `%EF%BF%BD`.
  */
 export function normaliseQuery (query: string, ignore?: (name: string) => boolean): string {
   if (query === '') return ''
-  const params = new URLSearchParams(query)
   const kept: [string, string][] = []
-  for (const [k, v] of params) if (!ignore || !ignore(k)) kept.push([k, v])
+  for (const part of query.split('&')) {
+    if (part === '') continue
+    const eq = part.indexOf('=')
+    const name = eq === -1 ? part : part.slice(0, eq)
+    if (ignore && ignore(decodedName(name))) continue
+    kept.push([formEncode(name), eq === -1 ? '' : formEncode(part.slice(eq + 1))])
+  }
   kept.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-  return new URLSearchParams(kept).toString()
+  return kept.map(([k, v]) => k + '=' + v).join('&')
+}
+
+/** A parameter name as the ignore globs see it (decoded; lossy, which is fine for matching). */
+function decodedName (name: string): string {
+  return new URLSearchParams(name + '=').keys().next().value ?? ''
+}
+
+const HEX2 = /^[0-9a-fA-F]{2}$/
+
+/** One form-urlencoded component in canonical form: `+` and `%20` alike become `+`, escapes of unreserved bytes are decoded, every other byte is `%XX`. */
+function formEncode (s: string): string {
+  let out = ''
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]
+    if (c === '%' && HEX2.test(s.slice(i + 1, i + 3))) {
+      out += formByte(parseInt(s.slice(i + 1, i + 3), 16))
+      i += 2
+    } else if (c === '+') {
+      out += '+'
+    } else {
+      const cp = s.codePointAt(i)!
+      if (cp < 0x80) out += formByte(cp)
+      else out += utf8Escapes(cp)
+      if (cp > 0xffff) i++
+    }
+  }
+  return out
+}
+
+function formByte (b: number): string {
+  if (b === 0x20) return '+'
+  if ((b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) ||
+      b === 0x2a || b === 0x2d || b === 0x2e || b === 0x5f) return String.fromCharCode(b)
+  return '%' + (b < 16 ? '0' : '') + b.toString(16).toUpperCase()
+}
+
+/**
+ * `%XX` escapes of a code point's UTF-8 bytes. A lone surrogate (possible in a JS string, never
+ * in a request line) is encoded as its WTF-8 bytes, which no valid UTF-8 text produces, rather
+ * than throwing like encodeURIComponent or becoming U+FFFD like Buffer.from.
+ */
+function utf8Escapes (cp: number): string {
+  const bytes = cp < 0x80
+    ? [cp]
+    : cp < 0x800
+      ? [0xc0 | (cp >> 6), 0x80 | (cp & 63)]
+      : cp < 0x10000
+        ? [0xe0 | (cp >> 12), 0x80 | ((cp >> 6) & 63), 0x80 | (cp & 63)]
+        : [0xf0 | (cp >> 18), 0x80 | ((cp >> 12) & 63), 0x80 | ((cp >> 6) & 63), 0x80 | (cp & 63)]
+  let out = ''
+  for (const b of bytes) out += '%' + (b < 16 ? '0' : '') + b.toString(16).toUpperCase()
+  return out
+}
+
+/** encodeURIComponent, except that a lone surrogate is escaped (see utf8Escapes) instead of throwing. */
+function encodeText (s: string): string {
+  try {
+    return encodeURIComponent(s)
+  } catch {
+    let out = ''
+    for (const ch of s) {
+      const cp = ch.codePointAt(0)!
+      out += cp >= 0xd800 && cp <= 0xdfff ? utf8Escapes(cp) : encodeURIComponent(ch)
+    }
+    return out
+  }
 }
 
 /** `{path}?{query}` normalised: the resource part of a key, also used as the URL tag. */
@@ -96,11 +169,11 @@ export function primaryKey (
   headers: IncomingHttpHeaders,
 ): string {
   let key = namespace + ':' + (method === 'HEAD' ? 'GET' : method) + ':' + resource
-  if (user !== undefined) key += ':u=' + encodeURIComponent(user)
+  if (user !== undefined) key += ':u=' + encodeText(user)
   for (const name of plan.headers) {
     const v = headers[name]
     key += ':h=' + name
-    if (v !== undefined) key += '=' + encodeURIComponent(Array.isArray(v) ? v.join(',') : v)
+    if (v !== undefined) key += '=' + encodeText(Array.isArray(v) ? v.join(',') : v)
   }
   return key
 }

@@ -216,18 +216,48 @@ export function parseAge (value: unknown): number | undefined {
 }
 
 /**
- * HTTP-date (RFC 9110 §5.6.7): IMF-fixdate, and the obsolete RFC 850 and asctime forms.
- * Undefined when invalid. A list (repeated Expires lines) uses its first member.
+ * HTTP-date (RFC 9110 §5.6.7): IMF-fixdate, and the obsolete RFC 850 and asctime forms, all in
+ * UTC whatever the process's time zone (asctime carries no zone; Date.parse would read it as
+ * local time). Undefined when invalid. A list (repeated Expires lines) uses its first member.
  */
 export function parseHttpDate (value: unknown): number | undefined {
   if (value === undefined) return undefined
-  let text = Array.isArray(value) ? String(value[0]) : String(value)
-  text = text.trim()
-  // A bare number ("0", "-1") is not an HTTP-date, though Date.parse accepts some.
-  if (text === '' || /^[-+]?\d+$/.test(text)) return undefined
-  if (!/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? /i.test(text)) return undefined
-  const t = Date.parse(text)
-  return Number.isFinite(t) ? t : undefined
+  const text = (Array.isArray(value) ? String(value[0]) : String(value)).trim()
+  let m = IMF_FIXDATE.exec(text)
+  if (m !== null) return utc(m[3], m[2], m[1], m[4], m[5], m[6])
+  m = RFC850_DATE.exec(text)
+  if (m !== null) {
+    // Two-digit years: the RFC 850 convention of the time (00-49 → 20xx).
+    const yy = Number(m[3])
+    const year = m[3].length === 4 ? yy : yy < 50 ? 2000 + yy : 1900 + yy
+    return utc(String(year), m[2], m[1], m[4], m[5], m[6])
+  }
+  m = ASCTIME_DATE.exec(text)
+  if (m !== null) return utc(m[6], m[1], m[2], m[3], m[4], m[5])
+  return undefined
+}
+
+// Strict in shape, lenient in the details real servers get wrong (a one-digit day, a long day
+// name, "UTC" for "GMT", a four-digit year in the RFC 850 form), never in the zone.
+const DAY = '(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)'
+const MONTH = '(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)'
+const TIME = '(\\d{2}):(\\d{2}):(\\d{2})'
+const IMF_FIXDATE = new RegExp(`^${DAY}[a-z]*, (\\d{1,2}) ${MONTH} (\\d{4}) ${TIME} (?:GMT|UTC)$`, 'i')
+const RFC850_DATE = new RegExp(`^${DAY}[a-z]*, (\\d{1,2})-${MONTH}-(\\d{2}|\\d{4}) ${TIME} (?:GMT|UTC)$`, 'i')
+const ASCTIME_DATE = new RegExp(`^${DAY} ${MONTH} ( \\d|\\d{1,2}) ${TIME} (\\d{4})$`, 'i')
+const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec']
+
+/** Epoch ms of a calendar date in UTC, or undefined when a field is out of range (31 Feb, 25:00). */
+function utc (year: string, month: string, day: string, hour: string, minute: string, second: string): number | undefined {
+  const y = Number(year)
+  const mo = MONTHS.indexOf(month.toLowerCase())
+  const d = Number(day)
+  const h = Number(hour)
+  const mi = Number(minute)
+  const s = Number(second)
+  if (h > 23 || mi > 59 || s > 60) return undefined
+  const t = Date.UTC(y, mo, d, h, mi, Math.min(s, 59)) // a leap second reads as :59
+  return new Date(t).getUTCDate() === d ? t : undefined
 }
 
 function seconds (s: number | undefined): number | undefined {

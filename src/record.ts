@@ -128,7 +128,9 @@ export function storedHeaders (entry: Entry): Record<string, string | string[]> 
  */
 export function freshenedHeaders (entry: Entry, notModified: ResponseHeaders): Record<string, string | string[]> {
   const merged = storedHeaders(entry)
-  delete merged['content-length']
+  // An ETag the cache computed is not the origin's: carried over as a header, the next
+  // recordEntry would take it for one and send it to the origin as a validator.
+  if (entry.etagComputed) delete merged.etag
   for (const name of Object.keys(notModified)) {
     const lower = name.toLowerCase()
     const value = notModified[name]
