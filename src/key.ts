@@ -83,9 +83,12 @@ export function normaliseQuery (query: string, ignore?: (name: string) => boolea
   return kept.map(([k, v]) => k + '=' + v).join('&')
 }
 
-/** A parameter name as the ignore globs see it (decoded; lossy, which is fine for matching). */
+/**
+ * A parameter name as the ignore globs see it (decoded; lossy, which is fine for matching). The
+ * leading "&" keeps URLSearchParams from stripping a leading "?", which is part of the name here.
+ */
 function decodedName (name: string): string {
-  return new URLSearchParams(name + '=').keys().next().value ?? ''
+  return new URLSearchParams('&' + name + '=').keys().next().value ?? ''
 }
 
 const HEX2 = /^[0-9a-fA-F]{2}$/

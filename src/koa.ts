@@ -58,13 +58,18 @@ type KoaRequest = IncomingMessage & { [DETACHED]?: Sink }
 /** One handler per app for background refreshes, composed once. */
 const callbacks = new WeakMap<KoaApplication, (req: IncomingMessage, res: ServerResponse) => unknown>()
 
-/** Detached requests that reached a cache middleware (the others fail their refresh). */
-const reached = new WeakSet<IncomingMessage>()
+/**
+ * Requests a cache middleware has taken. A detached one that never arrives fails its refresh;
+ * a second cache middleware on the same request (app-wide and per route) steps aside, since it
+ * would otherwise wait on the first one's flight, which waits on it.
+ */
+const taken = new WeakSet<IncomingMessage>()
 
 const ignore = (): void => {}
 
 const origin: Origin<Exchange> = {
   forward (req, res, exchange, call, sink) {
+    taken.add(req)
     req.headers = call.headers
     tap(res, sink, false)
     const downstream = exchange.next()
@@ -89,7 +94,7 @@ const origin: Origin<Exchange> = {
     if (exchange.ctx.originalUrl !== undefined) detachedReq.url = exchange.ctx.originalUrl
     ;(detachedReq as KoaRequest)[DETACHED] = sink
     const unanswered = (): void => {
-      if (!reached.has(detachedReq)) sink.error(new Error('cachefront: the background refresh did not reach the cache middleware'))
+      if (!taken.has(detachedReq)) sink.error(new Error('cachefront: the background refresh did not reach the cache middleware'))
     }
     // Koa reports the handler's own errors (app 'error') and writes its error response
     // through the tap; only a refresh that never reached the middleware fails here.
@@ -98,12 +103,21 @@ const origin: Origin<Exchange> = {
 }
 
 export function koaMiddleware (engine: Engine, route: Route): KoaMiddleware {
+  let warned = false
   return async function cachefront (ctx, next) {
     const req = ctx.req as KoaRequest
     const sink = req[DETACHED]
     if (sink !== undefined) {
-      reached.add(req)
+      taken.add(req)
       tap(ctx.res, sink, true)
+      await next()
+      return
+    }
+    if (taken.has(req)) {
+      if (!warned) {
+        warned = true
+        engine.settings.logger.warn({ url: req.url }, 'cachefront: two cache middlewares on one request; the first one applies and this one passes')
+      }
       await next()
       return
     }

@@ -6,6 +6,7 @@ import {
   type RedisConnectionClientType,
   type RedisConnectionClusterType
 } from '@keyv/redis'
+import { randomUUID } from 'node:crypto'
 import { Breaker, type BreakerState } from './breaker.js'
 import { CODEC_MAGIC, CODEC_PREFIX_BYTES, CODEC_VERSION, decode, DEFAULT_COMPRESS_ABOVE, encodeWithStats } from './codec.js'
 import type { Stored } from './entry.js'
@@ -32,11 +33,23 @@ import { OptionError } from './units.js'
  * **Keys.** One namespace's keys share a hash tag, `cf:{<namespace>}:...`, so they live in one
  * Cluster slot and the multi-key commands below (MULTI, multi-key UNLINK, EVAL) are legal in a Cluster
  * (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#hash-tags):
- * - `cf:{ns}:e:<key>` holds an entry, encoded by `codec.ts` (binary, body optionally brotli);
- * - `cf:{ns}:t:<tag>` is a set of the keys stored with that tag. It lives at least as long as
+ * - `cf:{ns}:gen` holds the namespace's generation number N (absent: 0). `clear()` is one INCR:
+ *   entries and tag sets live under `cf:{ns}:N:`, so those of older generations become
+ *   unreachable at once and expire on their own. The store reads N once (on its first operation)
+ *   and keeps it; `forgetGeneration()` makes it read N again (on another instance's `clear`);
+ * - `cf:{ns}:N:e:<key>` holds an entry, encoded by `codec.ts` (binary, body optionally brotli);
+ * - `cf:{ns}:N:t:<tag>` is a set of the keys stored with that tag. It lives at least as long as
  *   its longest-lived member. Members are not removed when an entry expires, is deleted or is
  *   overwritten with other tags (that would cost `set` a read first); instead `deleteTag` checks,
- *   inside Redis, that each member's current value still carries the tag before unlinking it.
+ *   inside Redis, that each member's current value still carries the tag before unlinking it;
+ * - `cf:{ns}:lock:<key>` is a cross-instance coalescing lock (`lock.ts`);
+ * - `cf:{ns}:bus` is the namespace's pub/sub channel (sharded pub/sub in a Cluster, so it lives
+ *   on the namespace's shard too).
+ *
+ * **Notices.** Every change is announced on the channel, in the same round trip when it can be
+ * (`set` and `delete` add a PUBLISH to their MULTI, `clear` too; `deleteTag` and `deletePrefix`
+ * publish once they are done), so other instances drop what their L1 holds (`bus.ts`). A notice
+ * is published after the change is applied, so a reader told about it finds the new state.
  *
  * Requires Redis >= 7.0 (`PEXPIRE ... NX|GT`) and UNLINK (>= 4.0).
  */
@@ -45,7 +58,7 @@ import { OptionError } from './units.js'
 export type RedisConnection = RedisConnectionClientType | RedisConnectionClusterType
 
 /** The store operations, as named in errors, `onError` and `StoreUnavailableError`. */
-export type L2Operation = 'get' | 'set' | 'delete' | 'deleteTag' | 'deletePrefix' | 'clear'
+export type L2Operation = 'get' | 'set' | 'delete' | 'deleteTag' | 'deletePrefix' | 'clear' | 'lock' | 'publish'
 
 export interface RedisStoreOptions {
   /** `redis[s]://[[user][:password]@]host[:port][/db]`. Default `redis://127.0.0.1:6379`. */
@@ -73,6 +86,8 @@ export interface RedisStoreOptions {
   onError?: (err: Error, operation: L2Operation) => void
   /** Each breaker transition, once; `err` is the failure that opened it. */
   onStateChange?: (state: BreakerState, err?: Error) => void
+  /** Who this store speaks for in its notices (a cache instance). Default: a random UUID. */
+  instanceId?: string
 }
 
 /** Counters since the store was created. */
@@ -89,6 +104,10 @@ export interface RedisStoreStats {
   bytesIn: number
   /** Bytes actually written to Redis, after compression. */
   bytesStored: number
+  /** Notices published on the namespace's channel. */
+  published: number
+  /** The namespace's generation as last read; undefined until read (or after `forgetGeneration`). */
+  generation: number | undefined
   state: BreakerState
 }
 
@@ -108,10 +127,73 @@ export class CommandTimeoutError extends Error {
   }
 }
 
-/** The Redis keys of one namespace (exported for tests, pub/sub and tooling). */
-export function redisKeys (namespace: string): { entry: (key: string) => string, tag: (tag: string) => string, prefix: string } {
+/** The Redis keys of one namespace (exported for tests, pub/sub, locks and tooling). */
+export interface RedisKeys {
+  /** What every key of the namespace starts with, `cf:{ns}:` (the hash tag included). */
+  prefix: string
+  /** The generation counter. */
+  generation: string
+  /** The pub/sub channel. */
+  channel: string
+  lock: (key: string) => string
+  /** An entry, at the generation given to `redisKeys`. */
+  entry: (key: string) => string
+  /** A tag set, at the generation given to `redisKeys`. */
+  tag: (tag: string) => string
+}
+
+export function redisKeys (namespace: string, generation = 0): RedisKeys {
   const prefix = `cf:{${namespace}}:`
-  return { entry: key => `${prefix}e:${key}`, tag: tag => `${prefix}t:${tag}`, prefix }
+  const current = `${prefix}${generation}:`
+  return {
+    prefix,
+    generation: `${prefix}gen`,
+    channel: `${prefix}bus`,
+    lock: key => `${prefix}lock:${key}`,
+    entry: key => `${current}e:${key}`,
+    tag: tag => `${current}t:${tag}`
+  }
+}
+
+/**
+ * What a store announces on its channel: a change to the shared tier, or a cache instance's
+ * message about a key (`release`: a coalescing lock was given up without storing anything;
+ * `ping`: an instance checking that its own subscription works).
+ */
+export type Notice =
+  | { op: 'set' | 'delete' | 'release', key: string }
+  | { op: 'tag', tag: string }
+  | { op: 'prefix', prefix: string }
+  | { op: 'all' }
+  | { op: 'ping' }
+
+/** A notice as received: who sent it, and what it says. */
+export type Received = Notice & { from: string }
+
+/** The wire form: one JSON object, `{"from":"<instance>","op":"set","key":"..."}`. */
+export function encodeNotice (from: string, notice: Notice): string {
+  return JSON.stringify({ from, ...notice })
+}
+
+/** The notice in a channel message, or undefined for anything else (a foreign publisher's text). */
+export function decodeNotice (text: string): Received | undefined {
+  let m: unknown
+  try { m = JSON.parse(text) } catch { return undefined }
+  if (m === null || typeof m !== 'object') return undefined
+  const n = m as Record<string, unknown>
+  if (typeof n.from !== 'string') return undefined
+  switch (n.op) {
+    case 'set': case 'delete': case 'release':
+      return typeof n.key === 'string' ? { from: n.from, op: n.op, key: n.key } : undefined
+    case 'tag':
+      return typeof n.tag === 'string' ? { from: n.from, op: 'tag', tag: n.tag } : undefined
+    case 'prefix':
+      return typeof n.prefix === 'string' ? { from: n.from, op: 'prefix', prefix: n.prefix } : undefined
+    case 'all': case 'ping':
+      return { from: n.from, op: n.op }
+    default:
+      return undefined
+  }
 }
 
 /** Escapes Redis glob metacharacters (`* ? [ ] \`) so SCAN MATCH treats `s` literally. */
@@ -123,14 +205,24 @@ export class RedisStore implements Store {
   /** The underlying node-redis client or cluster, for pub/sub (`client.duplicate()`) and locks. */
   readonly client: RedisConnection
   readonly namespace: string
+  /** Whether `client` is a Cluster (whose channel is a sharded one: SPUBLISH, SSUBSCRIBE). */
+  readonly cluster: boolean
+  /** Who this store speaks for in its notices. */
+  readonly instanceId: string
+  /** The namespace's keys; `entry` and `tag` at generation 0 (see `at()` for the current ones). */
+  readonly keys: RedisKeys
   private readonly wire: Wire
   private readonly owned: boolean
-  private readonly keys: ReturnType<typeof redisKeys>
+  /** The current generation and its keys; undefined until it is read. */
+  private current: { generation: number, keys: RedisKeys } | undefined
+  /** Bumped whenever the generation is set or forgotten, so an older read in flight is not kept. */
+  private epoch = 0
+  private loading: Promise<RedisKeys> | undefined
   private readonly commandTimeout: number
   private readonly compressAbove: number
   private readonly breaker: Breaker
   private readonly onError?: RedisStoreOptions['onError']
-  private readonly counts = { errors: 0, timeouts: 0, corrupt: 0, skipped: 0, bytesIn: 0, bytesStored: 0 }
+  private readonly counts = { errors: 0, timeouts: 0, corrupt: 0, skipped: 0, bytesIn: 0, bytesStored: 0, published: 0 }
   /** Whether this breaker state's first failure has gone to onError. */
   private logged = false
   private closed = false
@@ -142,6 +234,7 @@ export class RedisStore implements Store {
     }
     this.namespace = options.namespace
     this.keys = redisKeys(options.namespace)
+    this.instanceId = options.instanceId ?? randomUUID()
     this.commandTimeout = positive(options.commandTimeout ?? 500, 'commandTimeout')
     this.compressAbove = options.compressAbove ?? DEFAULT_COMPRESS_ABOVE
     if (!(this.compressAbove >= 0)) throw new OptionError('compressAbove', 'a number of bytes >= 0', options.compressAbove)
@@ -176,6 +269,7 @@ export class RedisStore implements Store {
       // until Redis is back (which would turn a Redis outage into slow responses).
       this.client = createClient({ url: options.url ?? 'redis://127.0.0.1:6379', disableOfflineQueue: true, socket }) as unknown as RedisConnectionClientType
     }
+    this.cluster = isCluster(this.client)
     this.wire = isCluster(this.client) ? clusterWire(this.client) : nodeWire(this.client)
     // An EventEmitter 'error' without a listener crashes the process. Failures are reported
     // through the operations that meet them (once per breaker state), so these are not logged.
@@ -185,13 +279,19 @@ export class RedisStore implements Store {
 
   /** Counters and breaker state. */
   get stats (): RedisStoreStats {
-    return { ...this.counts, state: this.breaker.state }
+    return { ...this.counts, generation: this.current?.generation, state: this.breaker.state }
+  }
+
+  /** Whether Redis is worth asking for something optional (a lock): the breaker is closed. */
+  get available (): boolean {
+    return !this.closed && this.breaker.state === 'closed'
   }
 
   /** One round trip: a GET read as bytes. An unreadable value is a miss, deleted and counted. */
   async get (key: string): Promise<Stored | undefined> {
-    const k = this.keys.entry(key)
+    let k = ''
     const r = await this.guard('get', async () => {
+      k = (await this.at()).entry(key)
       try {
         return await this.command(k, ['GET', k], true)
       } catch (err) {
@@ -211,33 +311,42 @@ export class RedisStore implements Store {
 
   /**
    * One round trip: a MULTI with SET PX and, per tag, SADD plus PEXPIRE NX (a new set gets a TTL)
-   * and PEXPIRE GT (an older set's TTL only grows). GT alone would not do: "a non-volatile key is
-   * treated as an infinite TTL for the purpose of GT" (https://redis.io/docs/latest/commands/pexpire/).
+   * and PEXPIRE GT (an older set's TTL only grows), then the `set` notice. GT alone would not do:
+   * "a non-volatile key is treated as an infinite TTL for the purpose of GT"
+   * (https://redis.io/docs/latest/commands/pexpire/).
    */
   async set (key: string, value: Stored, ttlMs: number): Promise<void> {
     const ttl = Math.ceil(ttlMs)
     if (!(ttl > 0)) return // already expired: nothing worth storing (PX must be positive)
-    const k = this.keys.entry(key)
     const r = await this.guard('set', async () => {
+      const keys = await this.at()
+      const k = keys.entry(key)
       const encoded = encodeWithStats(value, { compressAbove: this.compressAbove })
       const px = String(ttl)
       const commands: Args[] = [['SET', k, encoded.buf, 'PX', px]]
       for (const tag of new Set(value.tags)) {
-        const t = this.keys.tag(tag)
+        const t = keys.tag(tag)
         commands.push(['SADD', t, key], ['PEXPIRE', t, px, 'NX'], ['PEXPIRE', t, px, 'GT'])
       }
+      commands.push(this.notice({ op: 'set', key }))
       await this.batch(k, commands)
       return encoded
     })
     if (r.ok) {
       this.counts.bytesIn += r.value.originalBytes
       this.counts.bytesStored += r.value.storedBytes
+      this.counts.published++
     }
   }
 
+  /** One round trip: UNLINK and the `delete` notice (sent even when Redis held nothing: an L1 elsewhere may). */
   async delete (key: string): Promise<boolean> {
-    const k = this.keys.entry(key)
-    const n = await this.invalidate('delete', async () => await this.command(k, ['UNLINK', k]) as number)
+    const n = await this.invalidate('delete', async () => {
+      const k = (await this.at()).entry(key)
+      const [unlinked] = await this.batch(k, [['UNLINK', k], this.notice({ op: 'delete', key })]) as [number]
+      this.counts.published++
+      return unlinked
+    })
     return n > 0
   }
 
@@ -248,26 +357,64 @@ export class RedisStore implements Store {
    * keys actually removed are counted.
    */
   async deleteTag (tag: string): Promise<number> {
-    const t = this.keys.tag(tag)
     return await this.invalidate('deleteTag', async () => {
+      const keys = await this.at()
+      const t = keys.tag(tag)
       const [members] = await this.batch(t, [['SMEMBERS', t], ['UNLINK', t]]) as [string[], number]
       let deleted = 0
       for (let i = 0; i < members.length; i += SCRIPT_BATCH) {
-        const keys = members.slice(i, i + SCRIPT_BATCH).map(member => this.keys.entry(member))
-        deleted += await this.command(t, ['EVAL', UNLINK_TAGGED, String(keys.length), ...keys, tag]) as number
+        const batch = members.slice(i, i + SCRIPT_BATCH).map(member => keys.entry(member))
+        deleted += await this.command(t, ['EVAL', UNLINK_TAGGED, String(batch.length), ...batch, tag]) as number
       }
+      await this.announce({ op: 'tag', tag })
       return deleted
     })
   }
 
   /** SCAN MATCH (never KEYS, which blocks Redis) with the prefix taken literally, UNLINK per page. */
   async deletePrefix (prefix: string): Promise<number> {
-    return await this.invalidate('deletePrefix', async () => await this.scanUnlink(escapeGlob(this.keys.entry(prefix)) + '*'))
+    return await this.invalidate('deletePrefix', async () => {
+      const deleted = await this.scanUnlink(escapeGlob((await this.at()).entry(prefix)) + '*')
+      await this.announce({ op: 'prefix', prefix })
+      return deleted
+    })
   }
 
-  /** Deletes every key of this namespace (entries and tag sets) by SCAN + UNLINK. */
+  /**
+   * Empties the namespace in O(1): one MULTI with INCR of the generation and the `all` notice.
+   * The older generation's keys are unreachable from now on and expire with their TTLs.
+   */
   async clear (): Promise<void> {
-    await this.invalidate('clear', async () => await this.scanUnlink(escapeGlob(this.keys.prefix) + '*'))
+    await this.invalidate('clear', async () => {
+      const g = this.keys.generation
+      const [generation] = await this.batch(g, [['INCR', g], this.notice({ op: 'all' })]) as [number]
+      this.counts.published++
+      this.epoch++
+      this.loading = undefined
+      this.current = { generation: Number(generation), keys: redisKeys(this.namespace, Number(generation)) }
+    })
+  }
+
+  /** Reads the generation again before the next operation (another instance cleared the namespace, or notices may have been missed). */
+  forgetGeneration (): void {
+    this.epoch++
+    this.loading = undefined
+    this.current = undefined
+  }
+
+  /** Publishes a notice on the namespace's channel; resolves false when Redis could not be reached. */
+  async publish (notice: Notice): Promise<boolean> {
+    const r = await this.call('publish', this.notice(notice))
+    if (r.ok) this.counts.published++
+    return r.ok
+  }
+
+  /**
+   * One command on the namespace's node, through the breaker like every other (for `lock.ts`);
+   * never throws. The keys in `args` must carry the namespace's hash tag (`keys.lock(...)`).
+   */
+  async call (operation: L2Operation, args: Args): Promise<Outcome<unknown>> {
+    return await this.guard(operation, async () => await this.command(this.keys.prefix, args))
   }
 
   /**
@@ -280,6 +427,39 @@ export class RedisStore implements Store {
     await Promise.allSettled([...this.inflight])
     if (this.owned) this.wire.destroy()
     else this.emitter.off('error', noop)
+  }
+
+  /** The namespace's keys at the current generation, reading the generation first when it is not known. */
+  private async at (): Promise<RedisKeys> {
+    if (this.current !== undefined) return this.current.keys
+    if (this.loading === undefined) {
+      const loading = this.readGeneration().finally(() => { if (this.loading === loading) this.loading = undefined })
+      this.loading = loading
+    }
+    return await this.loading
+  }
+
+  private async readGeneration (): Promise<RedisKeys> {
+    const epoch = this.epoch
+    const g = this.keys.generation
+    const reply = await this.command(g, ['GET', g])
+    const generation = reply === null ? 0 : Number(reply)
+    if (!Number.isSafeInteger(generation) || generation < 0) throw new Error(`${g} holds ${JSON.stringify(reply)}, not a generation number`)
+    const keys = redisKeys(this.namespace, generation)
+    // A notice that came while GET was out may already be newer than what GET saw: use it for
+    // this one operation, but let the next read the generation again.
+    if (epoch === this.epoch) this.current = { generation, keys }
+    return keys
+  }
+
+  /** A PUBLISH (SPUBLISH in a Cluster, so the message stays on the namespace's shard) of `notice`. */
+  private notice (notice: Notice): Args {
+    return [this.cluster ? 'SPUBLISH' : 'PUBLISH', this.keys.channel, encodeNotice(this.instanceId, notice)]
+  }
+
+  private async announce (notice: Notice): Promise<void> {
+    await this.command(this.keys.channel, this.notice(notice))
+    this.counts.published++
   }
 
   private get emitter (): { on: (e: 'error', l: () => void) => unknown, off: (e: 'error', l: () => void) => unknown } {
@@ -373,8 +553,9 @@ export class RedisStore implements Store {
   }
 }
 
-type Args = Array<string | Buffer>
-type Outcome<T> = { ok: true, value: T } | { ok: false, error: Error }
+export type Args = Array<string | Buffer>
+/** What a guarded operation came to: its value, or the error that was counted. */
+export type Outcome<T> = { ok: true, value: T } | { ok: false, error: Error }
 
 /** Keys per SCAN page and per UNLINK. */
 const BATCH = 1000

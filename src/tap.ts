@@ -27,6 +27,9 @@ export function tap (res: ServerResponse, sink: Sink, detached: boolean): void {
   const end = res.end as Function
   let decision: HeadDecision | undefined
   let finished = false
+  // The head as it was before the origin ran (what middleware in front of the cache set): when
+  // the cache answers instead of the origin, the origin's own fields must not leak into it.
+  const before = detached ? undefined : snapshot(res)
 
   const out: ClientOut = {
     writeHead: (status, headers) => writeHead.call(res, status, headers),
@@ -41,6 +44,7 @@ export function tap (res: ServerResponse, sink: Sink, detached: boolean): void {
       for (const name of decision.remove) res.removeHeader(name)
       for (let i = 0; i < decision.add.length; i += 2) res.setHeader(decision.add[i], decision.add[i + 1])
     } else {
+      if (!res.headersSent) restore(res, before!)
       decision.answer?.(out)
     }
     return decision
@@ -111,4 +115,18 @@ function applyHeaders (res: ServerResponse, headers: unknown): void {
   for (const [k, v] of Object.entries(headers as Record<string, string | string[] | number>)) {
     if (v !== undefined) res.setHeader(k, v)
   }
+}
+
+function snapshot (res: ServerResponse): [string, string | string[] | number][] {
+  const out: [string, string | string[] | number][] = []
+  for (const name of res.getHeaderNames()) {
+    const value = res.getHeader(name)
+    if (value !== undefined) out.push([name, Array.isArray(value) ? [...value] : value])
+  }
+  return out
+}
+
+function restore (res: ServerResponse, head: [string, string | string[] | number][]): void {
+  for (const name of res.getHeaderNames()) res.removeHeader(name)
+  for (const [name, value] of head) res.setHeader(name, value)
 }

@@ -3,11 +3,26 @@
  * Reads: L1, then L2 (an L2 hit fills L1 for the entry's remaining life). Writes go to both and
  * never delay the client: the engine does not await them. Deletes go to both, and reject when
  * the shared tier could not be reached, so a purge never reports success it did not have.
+ *
+ * With several instances on one L2, `forget` applies another instance's notice (bus.ts) to L1
+ * only. An L2 read that overlaps a change to its key (a local delete, or a notice) answers its
+ * own request but does not fill L1: its reply may predate the change.
  */
 import type { Stored } from './entry.js'
+import type { Notice } from './l2.js'
 import type { Store, SyncStore } from './store.js'
 
+/** An L2 read in flight; spoiled by a change to its key that arrives meanwhile. */
+interface Reading { spoiled: boolean }
+
+const DONE = Promise.resolve()
+
 export class TieredStore {
+  /** Keys being read from L2, for `spoil`. */
+  private readonly reading = new Map<string, Set<Reading>>()
+  /** Bumped by every change that may touch any key (tag, prefix, all): spoils every read in flight. */
+  private changes = 0
+
   constructor (
     readonly l1: SyncStore,
     readonly l2: Store | undefined,
@@ -23,20 +38,58 @@ export class TieredStore {
   /** L2, filling L1 on a hit; undefined without an L2. */
   async fetch (key: string): Promise<Stored | undefined> {
     if (this.l2 === undefined) return undefined
-    const value = await this.l2.get(key)
+    const mark: Reading = { spoiled: false }
+    const changes = this.changes
+    let marks = this.reading.get(key)
+    if (marks === undefined) this.reading.set(key, marks = new Set())
+    marks.add(mark)
+    let value: Stored | undefined
+    try {
+      value = await this.l2.get(key)
+    } finally {
+      marks.delete(mark)
+      if (marks.size === 0 && this.reading.get(key) === marks) this.reading.delete(key)
+    }
     if (value !== undefined) {
       const ttl = value.deleteAt - Date.now()
-      if (ttl > 0) this.l1.set(key, value, ttl).catch(this.onWriteError)
-      else return undefined
+      if (ttl <= 0) return undefined
+      if (!mark.spoiled && changes === this.changes) this.l1.set(key, value, ttl).catch(this.onWriteError)
     }
     return value
   }
 
-  /** Writes to both tiers in the background. */
-  set (key: string, value: Stored, ttlMs: number): void {
-    if (ttlMs <= 0) return
+  /**
+   * Writes to both tiers in the background. The promise (which never rejects) settles when the
+   * L2 write is done, for whoever must act after it (a coalescing lock's release); nobody has to wait.
+   */
+  set (key: string, value: Stored, ttlMs: number): Promise<void> {
+    if (ttlMs <= 0) return DONE
+    this.spoil(key)
     this.l1.set(key, value, ttlMs).catch(this.onWriteError)
-    this.l2?.set(key, value, ttlMs).catch(this.onWriteError)
+    return this.l2?.set(key, value, ttlMs).catch(this.onWriteError) ?? DONE
+  }
+
+  /** Applies another instance's notice to L1 alone (the change is already in L2). */
+  forget (notice: Notice): void {
+    const done = this.onWriteError
+    switch (notice.op) {
+      case 'set':
+      case 'delete':
+        this.spoil(notice.key)
+        this.l1.delete(notice.key).catch(done)
+        return
+      case 'tag':
+        this.changes++
+        this.l1.deleteTag(notice.tag).catch(done)
+        return
+      case 'prefix':
+        this.changes++
+        this.l1.deletePrefix(notice.prefix).catch(done)
+        return
+      case 'all':
+        this.changes++
+        this.l1.clear().catch(done)
+    }
   }
 
   /** Writes to L1 only (an entry another instance already wrote to L2). */
@@ -45,25 +98,33 @@ export class TieredStore {
   }
 
   async delete (key: string): Promise<number> {
+    this.spoil(key)
     const [a, b] = await Promise.all([this.l1.delete(key), this.l2?.delete(key)])
     return a || b ? 1 : 0
   }
 
   async deleteTag (tag: string): Promise<number> {
+    this.changes++
     const [a, b] = await Promise.all([this.l1.deleteTag(tag), this.l2?.deleteTag(tag)])
     return Math.max(a, b ?? 0)
   }
 
   async deletePrefix (prefix: string): Promise<number> {
+    this.changes++
     const [a, b] = await Promise.all([this.l1.deletePrefix(prefix), this.l2?.deletePrefix(prefix)])
     return Math.max(a, b ?? 0)
   }
 
   async clear (): Promise<void> {
+    this.changes++
     await Promise.all([this.l1.clear(), this.l2?.clear()])
   }
 
   async close (): Promise<void> {
     await Promise.all([this.l1.close(), this.l2?.close()])
+  }
+
+  private spoil (key: string): void {
+    for (const mark of this.reading.get(key) ?? []) mark.spoiled = true
   }
 }

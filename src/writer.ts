@@ -5,8 +5,10 @@
  * is safe.
  */
 import fresh from 'fresh'
-import type { IncomingHttpHeaders } from 'node:http'
-import type { Entry } from './entry.js'
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
+import parseRange from 'range-parser'
+import { TRAILER_PAIRS, type Entry } from './entry.js'
+import { parseHttpDate } from './policy.js'
 
 /** What the engine writes to: a Node ServerResponse, or an adapter's wrapper of one. */
 export interface ClientOut {
@@ -42,12 +44,104 @@ export function writeEntry (
   now: number,
 ): void {
   const is304 = notModified(headers, entry)
+  if (!is304 && !bodyless && headers.range !== undefined && entry.status === 200 &&
+      writeRange(out, entry, headers, xCache, cacheStatus, now)) return
   const raw = is304 ? entry.raw304 : entry.raw
   const n = raw.length
   raw[n - 5] = String(ageOf(entry, now))
   raw[n - 3] = xCache
   raw[n - 1] = cacheStatus
-  out.writeHead(is304 ? 304 : entry.status, raw)
+  writeHead(out, is304 ? 304 : entry.status, raw)
   if (is304 || bodyless) out.end()
   else out.end(entry.body)
+}
+
+/**
+ * Node takes a header array straight to the wire only when no header was set before; otherwise
+ * it removes and re-validates every field one by one. Frameworks set some (Express's
+ * X-Powered-By, CORS middleware), so those are moved into the array first: the hit then takes
+ * Node's fast path, and the stored fields still win over earlier ones, as writeHead's would.
+ */
+function writeHead (out: ClientOut, status: number, raw: string[]): void {
+  const res = out as Partial<ServerResponse>
+  const names = res.getHeaderNames?.()
+  if (names === undefined || names.length === 0) {
+    out.writeHead(status, raw)
+    return
+  }
+  let merged: string[] | undefined
+  for (const name of names) {
+    const value = res.getHeader!(name)
+    res.removeHeader!(name)
+    if (value === undefined || hasField(raw, name)) continue
+    merged ??= []
+    if (Array.isArray(value)) for (const v of value) merged.push(name, v)
+    else merged.push(name, String(value))
+  }
+  out.writeHead(status, merged === undefined ? raw : merged.concat(raw))
+}
+
+function hasField (raw: string[], name: string): boolean {
+  for (let i = 0; i < raw.length; i += 2) if (raw[i] === name) return true
+  return false
+}
+
+/**
+ * RFC 9110 §14: a Range request answered from the stored complete response. One satisfiable
+ * byte range gets a 206 with Content-Range; a range beyond the end gets a 416. Anything else —
+ * a malformed Range, another unit, several ranges, a failed If-Range — returns false and the
+ * full 200 is written (§14.2: a server MAY ignore Range). Only for 200 entries and GET: HEAD and
+ * other statuses ignore Range.
+ */
+function writeRange (out: ClientOut, entry: Entry, headers: IncomingHttpHeaders, xCache: string, cacheStatus: string, now: number): boolean {
+  if (!ifRangeHolds(headers['if-range'], entry)) return false
+  const size = entry.body.length
+  const ranges = parseRange(size, headers.range!, { combine: true })
+  if (ranges === -2) return false
+  if (ranges !== -1 && (ranges.type !== 'bytes' || ranges.length !== 1)) return false
+  // §15.5.17: a 416 says how long the representation is.
+  const unsatisfiable = ranges === -1
+  const start = unsatisfiable ? 0 : ranges[0].start
+  const end = unsatisfiable ? -1 : ranges[0].end
+  const raw = rangeHeaders(entry, unsatisfiable ? `bytes */${size}` : `bytes ${start}-${end}/${size}`, end - start + 1, unsatisfiable)
+  const n = raw.length
+  raw[n - 5] = String(ageOf(entry, now))
+  raw[n - 3] = xCache
+  raw[n - 1] = cacheStatus
+  out.writeHead(unsatisfiable ? 416 : 206, raw)
+  if (unsatisfiable) out.end()
+  else out.end(entry.body.subarray(start, end + 1))
+  return true
+}
+
+/**
+ * §13.1.5: If-Range holds when its entity-tag matches the entry's strongly (neither weak), or its
+ * date equals the entry's Last-Modified. Absent: holds.
+ */
+function ifRangeHolds (value: string | string[] | undefined, entry: Entry): boolean {
+  if (value === undefined) return true
+  const v = String(value).trim()
+  if (v.startsWith('"') || v.startsWith('W/')) {
+    return !v.startsWith('W/') && entry.etag !== undefined && !entry.etag.startsWith('W/') && v === entry.etag
+  }
+  const date = parseHttpDate(v)
+  return date !== undefined && entry.lastModified !== undefined && date === parseHttpDate(entry.lastModified)
+}
+
+/**
+ * The stored header array for a partial answer: Content-Length is the part's, Content-Range is
+ * added before the writer slots. A 416 keeps only the validators and the cache's own fields.
+ */
+function rangeHeaders (entry: Entry, contentRange: string, length: number, unsatisfiable: boolean): string[] {
+  const raw: string[] = []
+  const end = entry.raw.length - TRAILER_PAIRS * 2
+  for (let i = 0; i < end; i += 2) {
+    const name = entry.raw[i]
+    if (name === 'content-length') continue
+    if (unsatisfiable && name !== 'date' && name !== 'etag' && name !== 'last-modified' && name !== 'cache-control') continue
+    raw.push(name, entry.raw[i + 1])
+  }
+  raw.push('content-range', contentRange, 'content-length', String(unsatisfiable ? 0 : length))
+  for (let i = end; i < entry.raw.length; i++) raw.push(entry.raw[i])
+  return raw
 }

@@ -1,0 +1,122 @@
+/**
+ * The servers the benchmark compares. Each takes the same prebuilt body and answers every path;
+ * the caching kinds serve hits after priming. References (floors, other caches) live here too,
+ * so a ratio is always our figure over a reference measured in the same run.
+ */
+import http from 'node:http'
+import express from 'express'
+import apicache from 'apicache'
+import { createCache } from '../src/index.js'
+import { primaryKey, resourceOf } from '../src/key.js'
+import { recordEntry } from '../src/record.js'
+
+export interface KindOptions { port: number, body: Buffer, keys: number }
+export interface Started {
+  /** false: don't send priming requests (servers whose answers must stay misses). */
+  prime?: boolean
+  /** Fills keys beyond the primed ones directly into the store (scale scenario). */
+  prefill?: (keys: number) => Promise<void>
+}
+export type Kind = (o: KindOptions) => Promise<Started>
+
+const CT = 'application/octet-stream'
+
+function listen (server: http.Server, port: number): Promise<void> {
+  return new Promise(resolve => server.listen(port, '127.0.0.1', () => resolve()))
+}
+
+export const kinds: Record<string, Kind> = {
+  /** Bare node:http returning a prebuilt buffer: the ceiling. */
+  async bare ({ port, body }) {
+    const len = String(body.length)
+    await listen(http.createServer((_req, res) => {
+      res.writeHead(200, ['content-type', CT, 'content-length', len])
+      res.end(body)
+    }), port)
+    return {}
+  },
+
+  /** An Express app whose only middleware ends the response with the buffer: Express's floor. */
+  async 'express-floor' ({ port, body }) {
+    const app = express()
+    app.use((_req, res) => { res.setHeader('content-type', CT); res.end(body) })
+    await listen(http.createServer(app), port)
+    return {}
+  },
+
+  /** An Express handler using res.send (which computes an ETag per response). */
+  async 'express-send' ({ port, body }) {
+    const app = express()
+    app.use((_req, res) => { res.type(CT).send(body) })
+    await listen(http.createServer(app), port)
+    return {}
+  },
+
+  /** cachefront's Express middleware serving L1 hits. */
+  async 'express-hit' ({ port, body }) {
+    const cache = createCache({ namespace: 'bench', ttl: '1h', l1: { maxBytes: process.env.BENCH_MAX_BYTES ?? '512MB' } })
+    const app = express()
+    app.use(cache.express())
+    app.use((_req, res) => { res.setHeader('content-type', CT); res.end(body) })
+    await listen(http.createServer(app), port)
+    return { prefill: keys => prefill(cache, body, keys) }
+  },
+
+  /** apicache (memory store) serving hits. */
+  async 'express-apicache' ({ port, body }) {
+    const app = express()
+    app.use(apicache.options({ statusCodes: { include: [200] } }).middleware('1 hour'))
+    app.use((_req, res) => { res.setHeader('content-type', CT); res.end(body) })
+    await listen(http.createServer(app), port)
+    return {}
+  },
+
+  /** A 50 ms origin that counts its requests (stampede); GET /count answers the count. */
+  async 'slow-origin' ({ port, body }) {
+    let count = 0
+    await listen(http.createServer((req, res) => {
+      if (req.url === '/count') { res.end(String(count)); return }
+      count++
+      setTimeout(() => {
+        res.writeHead(200, ['content-type', CT, 'content-length', String(body.length), 'cache-control', 'public, max-age=60'])
+        res.end(body)
+      }, 50)
+    }), port)
+    return { prime: false }
+  },
+
+  /** cachefront's Express middleware in front of a 50 ms handler (stampede). */
+  async 'express-slow' ({ port, body }) {
+    const cache = createCache({ namespace: 'bench', ttl: '1h' })
+    let count = 0
+    const app = express()
+    app.get('/count', (_req, res) => { res.end(String(count)) })
+    app.use(cache.express())
+    app.use((_req, res) => { count++; setTimeout(() => { res.setHeader('content-type', CT); res.end(body) }, 50) })
+    await listen(http.createServer(app), port)
+    return { prime: false }
+  },
+}
+
+/** Writes `keys` entries straight into L1 (what priming would, without a million requests). */
+async function prefill (cache: ReturnType<typeof createCache>, body: Buffer, keys: number): Promise<void> {
+  const { engine } = cache
+  const now = Date.now()
+  const route = engine.settings.route
+  for (let i = 0; i < keys; i++) {
+    const resource = resourceOf(`/k/${i}`)
+    const key = primaryKey(engine.settings.namespace, 'GET', resource, undefined, route.key, {})
+    const entry = recordEntry({
+      status: 200,
+      headers: { 'content-type': CT },
+      body,
+      policy: { lifetime: 3600_000, initialAge: 0, swr: 0, sie: 0, mustRevalidate: false, noCache: false, strip: [] },
+      requestTime: now,
+      responseTime: now,
+      tags: ['u:' + resource],
+      consumed: [],
+      keep: 0,
+    })
+    await engine.store.l1.set(key, entry, 3600_000)
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * `npm run bench [-- --scenario NAME] [--json] [--rounds N] [--duration S]`
+ *
+ * Each scenario runs our server and its reference in the same run: servers pinned to core 0,
+ * the load generator (wrk when installed, else autocannon) to core 1 where `taskset` exists;
+ * a warm-up, then several rounds alternating the servers; medians and ratios. A benchmark, not a
+ * test: it asserts nothing; it prints what it measured.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import http from 'node:http'
+import os from 'node:os'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { scenarios, type Measure, type Scenario } from './scenarios.js'
+
+const { values } = parseArgs({
+  options: {
+    scenario: { type: 'string', multiple: true },
+    json: { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '4' },
+    connections: { type: 'string', default: '50' },
+  },
+})
+
+const here = path.dirname(new URL(import.meta.url).pathname)
+const hasTaskset = spawnSync('taskset', ['--version']).status === 0 && os.cpus().length >= 2
+const hasWrk = spawnSync('wrk', ['--version']).error === undefined
+const rounds = Number(values.rounds)
+const duration = Number(values.duration)
+const connections = Number(values.connections)
+let nextPort = 20000 + Math.floor(Math.random() * 20000)
+
+/** A server process, pinned to core 0. */
+export interface Server { port: number, url: string, pid: number, stop(): Promise<void> }
+
+export async function startServer (kind: string, opts: { body?: number, keys?: number, env?: Record<string, string> } = {}): Promise<Server> {
+  const port = nextPort++
+  const args = ['--max-old-space-size=4096', '--import', 'tsx', path.join(here, 'server.ts'), kind, String(port), String(opts.body ?? 1024), String(opts.keys ?? 1)]
+  const child: ChildProcess = hasTaskset
+    ? spawn('taskset', ['-c', '0', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...opts.env } })
+    : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...opts.env } })
+  await new Promise<void>((resolve, reject) => {
+    let out = ''
+    child.stdout!.on('data', d => { out += d; if (out.includes('ready')) resolve() })
+    child.once('exit', code => reject(new Error(`${kind} exited with ${code}`)))
+  })
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
+    stop: () => new Promise(resolve => { child.once('exit', () => resolve()); child.kill('SIGTERM') }),
+  }
+}
+
+/** CPU seconds (user + system) a process has used, from /proc. */
+function cpuSeconds (pid: number): number {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch { return NaN }
+}
+
+/** One load round against a URL: requests/s, and the server's CPU time per request. */
+export async function load (server: Server, urlPath = '/k/0', script?: string): Promise<Measure> {
+  const url = server.url + urlPath
+  const cpu0 = cpuSeconds(server.pid)
+  let rps: number
+  let requests: number
+  if (hasWrk) {
+    const args = ['-t1', `-c${connections}`, `-d${duration}s`, url]
+    if (script) args.unshift('-s', script)
+    const cmd = hasTaskset ? ['taskset', ['-c', '1', 'wrk', ...args]] as const : ['wrk', args] as const
+    const r = spawnSync(cmd[0], [...cmd[1]], { encoding: 'utf8' })
+    rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? NaN)
+    requests = Number(/(\d+) requests in/.exec(r.stdout)?.[1] ?? NaN)
+    const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(r.stdout)
+    if (non2xx) throw new Error(`${url}: ${non2xx[1]} non-2xx answers`)
+  } else {
+    const bin = path.join(here, '..', 'node_modules', 'autocannon', 'autocannon.js')
+    const args = [bin, '-c', String(connections), '-d', String(duration), '-j', url]
+    const r = hasTaskset ? spawnSync('taskset', ['-c', '1', process.execPath, ...args], { encoding: 'utf8' }) : spawnSync(process.execPath, args, { encoding: 'utf8' })
+    const j = JSON.parse(r.stdout)
+    rps = j.requests.average
+    requests = j.requests.total
+  }
+  const cpu = cpuSeconds(server.pid) - cpu0
+  return { rps, cpuPerRequestUs: (cpu / requests) * 1e6 }
+}
+
+export const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}
+
+/** Measures several servers over the same rounds (interleaved, so drift hits all alike). */
+export async function compare (servers: Record<string, Server>, urlPath?: string, script?: string): Promise<Record<string, Measure>> {
+  for (const s of Object.values(servers)) await load(s, urlPath, script).catch(() => undefined) // warm-up (JIT)
+  const samples: Record<string, Measure[]> = {}
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, s] of Object.entries(servers)) (samples[name] ??= []).push(await load(s, urlPath, script))
+  }
+  const out: Record<string, Measure> = {}
+  for (const [name, ms] of Object.entries(samples)) {
+    out[name] = { rps: median(ms.map(m => m.rps)), cpuPerRequestUs: median(ms.map(m => m.cpuPerRequestUs)) }
+  }
+  return out
+}
+
+/** GET and parse a small JSON or text answer. */
+export function fetchText (url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http.get(url, res => { let s = ''; res.on('data', d => { s += d }); res.on('end', () => resolve(s)) }).on('error', reject)
+  })
+}
+
+async function main (): Promise<void> {
+  const chosen: Scenario[] = values.scenario?.length ? scenarios.filter(s => values.scenario!.includes(s.name)) : scenarios
+  if (chosen.length === 0) throw new Error(`no scenario named ${values.scenario}; known: ${scenarios.map(s => s.name).join(', ')}`)
+  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`
+  const generator = hasWrk ? 'wrk' : 'autocannon'
+  if (!values.json) console.log(`cachefront benchmark — ${new Date().toISOString()}\n${machine}; load: ${generator}, ${connections} connections, ${rounds} rounds × ${duration}s; pinned: ${hasTaskset ? 'yes' : 'no'}\n`)
+  const results = []
+  for (const s of chosen) {
+    if (!values.json) console.log(`## ${s.name}: ${s.title}`)
+    const rows = await s.run({ startServer, compare, load, fetchText })
+    results.push({ scenario: s.name, title: s.title, rows })
+    if (!values.json) {
+      console.table(rows.map(r => ({ measure: r.label, value: r.value, target: r.target ?? '', met: r.met === undefined ? '' : r.met ? 'yes' : 'NO' })))
+    }
+  }
+  if (values.json) console.log(JSON.stringify({ date: new Date().toISOString(), machine, generator, rounds, duration, connections, results }, null, 2))
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().then(() => process.exit(0), err => { console.error(err); process.exit(1) })
+}

@@ -1,0 +1,113 @@
+/**
+ * The benchmark scenarios of issue 6, each reporting ratios against a reference measured in the
+ * same run. Targets are stated here; whether a run met them is printed, never asserted.
+ */
+import fs from 'node:fs'
+import http from 'node:http'
+import os from 'node:os'
+import path from 'node:path'
+import type { Server } from './run.js'
+
+export interface Measure { rps: number, cpuPerRequestUs: number }
+export interface Row { label: string, value: string | number, target?: string, met?: boolean }
+
+export interface Tools {
+  startServer(kind: string, opts?: { body?: number, keys?: number, env?: Record<string, string> }): Promise<Server>
+  compare(servers: Record<string, Server>, urlPath?: string, script?: string): Promise<Record<string, Measure>>
+  load(server: Server, urlPath?: string, script?: string): Promise<Measure>
+  fetchText(url: string): Promise<string>
+}
+
+export interface Scenario { name: string, title: string, run(t: Tools): Promise<Row[]> }
+
+const r2 = (x: number): number => Math.round(x * 100) / 100
+const ratio = (label: string, a: number, b: number, min?: number): Row =>
+  ({ label, value: r2(a / b), target: min === undefined ? undefined : `≥ ${min}`, met: min === undefined ? undefined : a / b >= min })
+const rps = (label: string, m: Measure): Row => ({ label: `${label} req/s (cpu µs/req)`, value: `${Math.round(m.rps)} (${r2(m.cpuPerRequestUs)})` })
+
+async function using<T> (servers: Server[], fn: () => Promise<T>): Promise<T> {
+  try { return await fn() } finally { await Promise.all(servers.map(s => s.stop())) }
+}
+
+/** `n` concurrent GETs of one path, each on its own connection: latencies in ms. */
+async function burst (url: string, n: number): Promise<number[]> {
+  const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity })
+  const one = (): Promise<number> => new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint()
+    http.get(url, { agent }, res => { res.resume(); res.on('end', () => resolve(Number(process.hrtime.bigint() - t0) / 1e6)) }).on('error', reject)
+  })
+  const out = await Promise.all(Array.from({ length: n }, one))
+  agent.destroy()
+  return out
+}
+const pct = (xs: number[], p: number): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p * s.length))] }
+
+function randomPathsScript (keys: number): string {
+  const file = path.join(os.tmpdir(), `cachefront-bench-${keys}.lua`)
+  fs.writeFileSync(file, `math.randomseed(os.time())\nrequest = function() return wrk.format("GET", "/k/" .. math.random(0, ${keys - 1})) end\n`)
+  return file
+}
+
+function rssMiB (pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return m ? Math.round(Number(m[1]) / 1024) : NaN
+}
+
+export const scenarios: Scenario[] = [
+  {
+    name: 'express',
+    title: 'Express: cachefront hit vs the Express floor, apicache and res.send',
+    async run (t) {
+      const s = {
+        floor: await t.startServer('express-floor'),
+        hit: await t.startServer('express-hit'),
+        apicache: await t.startServer('express-apicache'),
+        send: await t.startServer('express-send'),
+      }
+      return using(Object.values(s), async () => {
+        const m = await t.compare(s)
+        return [
+          ratio('cachefront hit / Express floor', m.hit.rps, m.floor.rps, 0.95),
+          ratio('same, by server CPU per request (floor µs ÷ hit µs)', m.floor.cpuPerRequestUs, m.hit.cpuPerRequestUs, 0.95),
+          ratio('cachefront hit / apicache hit', m.hit.rps, m.apicache.rps, 1.12),
+          ratio('res.send handler / Express floor', m.send.rps, m.floor.rps),
+          rps('Express floor', m.floor), rps('cachefront hit', m.hit), rps('apicache hit', m.apicache), rps('res.send', m.send),
+        ]
+      })
+    },
+  },
+  {
+    name: 'stampede',
+    title: '500 concurrent requests for one cold key behind a 50 ms handler',
+    async run (t) {
+      const server = await t.startServer('express-slow')
+      return using([server], async () => {
+        const lat = await burst(server.url + '/cold', 500)
+        const origin = Number(await t.fetchText(server.url + '/count'))
+        return [
+          { label: 'origin requests', value: origin, target: '= 1', met: origin === 1 },
+          { label: 'p50 ms', value: r2(pct(lat, 0.5)), target: '≤ 60', met: pct(lat, 0.5) <= 60 },
+          { label: 'p99 ms', value: r2(pct(lat, 0.99)) },
+        ]
+      })
+    },
+  },
+  {
+    name: 'scale',
+    title: 'Express hits over 1k, 100k and 1M distinct keys in L1; RSS after 1M small entries (maxBytes 256MB)',
+    async run (t) {
+      const rows: Row[] = []
+      const results: Record<number, Measure> = {}
+      for (const keys of [1000, 100_000, 1_000_000]) {
+        const server = await t.startServer('express-hit', { body: 64, keys, env: { BENCH_MAX_BYTES: '256MB' } })
+        await using([server], async () => {
+          results[keys] = await t.load(server, '/k/0', randomPathsScript(keys))
+          rows.push(rps(`${keys} keys`, results[keys]))
+          if (keys === 1_000_000) rows.push({ label: 'RSS MiB with 1M entries (maxBytes 256 MiB)', value: rssMiB(server.pid), target: '≤ 256 + overhead' })
+        })
+      }
+      rows.unshift(ratio('1M keys / 1k keys', results[1_000_000].rps, results[1000].rps, 0.8))
+      return rows
+    },
+  },
+]

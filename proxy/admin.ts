@@ -1,0 +1,169 @@
+/**
+ * The admin API, on its own listener (127.0.0.1 by default):
+ *
+ *   POST /purge    { url | key | tag | prefix | all: true }, Authorization: Bearer <token>
+ *   GET  /stats    counters as JSON
+ *   GET  /metrics  Prometheus text
+ *   GET  /healthz  the process is alive
+ *   GET  /readyz   listening and not shutting down; reports the Redis tier's state without failing on it
+ *
+ * Without a configured token, purging is disabled (403), never open.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto'
+import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import { z } from 'zod'
+import type { Invalidation } from '../src/index.js'
+
+export interface Readiness {
+  ready: boolean
+  [detail: string]: unknown
+}
+
+/** What the admin API serves: one process's cache, or (with --workers) all of them through the primary. */
+export interface AdminBackend {
+  /** The purge token; undefined disables purging. */
+  token: string | undefined
+  invalidate(what: Invalidation): Promise<number>
+  stats(): Promise<unknown>
+  metrics(): Promise<{ contentType: string, body: string }>
+  readiness(): Readiness
+  /** Counts a purge (by kind) where it was requested. */
+  purged?(kind: string): void
+}
+
+const MAX_BODY = 64 * 1024
+
+const PURGE_SHAPE = 'expected a JSON object with exactly one of "url", "key", "tag", "prefix" (non-empty strings) or "all": true'
+export const purgeRequest = z.union([
+  z.strictObject({ url: z.string().min(1) }),
+  z.strictObject({ key: z.string().min(1) }),
+  z.strictObject({ tag: z.string().min(1) }),
+  z.strictObject({ prefix: z.string().min(1) }),
+  z.strictObject({ all: z.literal(true) }),
+])
+
+/** The kind of an invalidation, for metrics and logs. */
+export function purgeKind (what: Invalidation): string {
+  return Object.keys(what)[0]
+}
+
+/**
+ * Checks `Authorization: Bearer <token>` in constant time: both sides are hashed first, so
+ * neither the comparison nor its length reveals anything about the token.
+ */
+export function bearerMatches (header: string | undefined, token: string): boolean {
+  const m = header === undefined ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header)
+  const given = createHash('sha256').update(m === null ? '' : m[1]).digest()
+  const expected = createHash('sha256').update(token).digest()
+  return timingSafeEqual(given, expected) && m !== null
+}
+
+/**
+ * Authorizes a purge: undefined when it may proceed, else the status and message to answer.
+ * Shared by the admin API and `PURGE` on the main port.
+ */
+export function purgeDenied (token: string | undefined, authorization: string | undefined): [number, string] | undefined {
+  if (token === undefined) return [403, 'purging is disabled: configure admin.token (or CACHEFRONT_ADMIN_TOKEN)']
+  if (!bearerMatches(authorization, token)) return [401, 'a valid Authorization: Bearer <token> is required']
+  return undefined
+}
+
+export function createAdminServer (backend: AdminBackend, onError: (err: unknown, what: string) => void): http.Server {
+  const server = http.createServer((req, res) => {
+    route(backend, req, res).catch(err => {
+      onError(err, `admin ${req.method} ${req.url}`)
+      if (res.headersSent) return void res.destroy()
+      const unavailable = (err as Error).name === 'StoreUnavailableError'
+      json(res, unavailable ? 503 : 500, { error: unavailable ? (err as Error).message : 'internal error' })
+    })
+  })
+  return server
+}
+
+async function route (backend: AdminBackend, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0]
+  const method = req.method ?? 'GET'
+  const get = method === 'GET' || method === 'HEAD'
+  switch (path) {
+    case '/purge':
+      if (method !== 'POST') return notAllowed(res, 'POST')
+      return purge(backend, req, res)
+    case '/stats':
+      if (!get) return notAllowed(res, 'GET, HEAD')
+      return json(res, 200, await backend.stats())
+    case '/metrics': {
+      if (!get) return notAllowed(res, 'GET, HEAD')
+      const { contentType, body } = await backend.metrics()
+      res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' })
+      return void res.end(body)
+    }
+    case '/healthz':
+      if (!get) return notAllowed(res, 'GET, HEAD')
+      return json(res, 200, { status: 'ok' })
+    case '/readyz': {
+      if (!get) return notAllowed(res, 'GET, HEAD')
+      const readiness = backend.readiness()
+      return json(res, readiness.ready ? 200 : 503, readiness)
+    }
+    default:
+      return json(res, 404, { error: `no admin endpoint ${path}; try POST /purge, GET /stats, /metrics, /healthz, /readyz` })
+  }
+}
+
+async function purge (backend: AdminBackend, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const denied = purgeDenied(backend.token, req.headers.authorization)
+  if (denied !== undefined) {
+    // Unread bodies must not be left on a connection that stays open.
+    req.resume()
+    if (denied[0] === 401) res.setHeader('www-authenticate', 'Bearer realm="cachefront"')
+    return json(res, denied[0], { error: denied[1] })
+  }
+  const body = await readBody(req)
+  if (body === undefined) return json(res, 413, { error: `the body is larger than ${MAX_BODY} bytes` })
+  let data: unknown
+  try {
+    data = JSON.parse(body)
+  } catch {
+    return json(res, 400, { error: `the body is not JSON; ${PURGE_SHAPE}` })
+  }
+  const parsed = purgeRequest.safeParse(data)
+  if (!parsed.success) return json(res, 400, { error: PURGE_SHAPE })
+  const what = parsed.data as Invalidation
+  const purged = await backend.invalidate(what)
+  backend.purged?.(purgeKind(what))
+  return json(res, 200, { purged, ...what })
+}
+
+function readBody (req: IncomingMessage): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > MAX_BODY) {
+        req.removeAllListeners('data')
+        req.resume()
+        resolve(undefined)
+        return
+      }
+      chunks.push(chunk)
+    })
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+    req.on('error', reject)
+  })
+}
+
+function notAllowed (res: ServerResponse, allow: string): void {
+  res.setHeader('allow', allow)
+  json(res, 405, { error: `method not allowed; use ${allow}` })
+}
+
+export function json (res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, null, 2) + '\n'
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  })
+  res.end(text)
+}
