@@ -69,6 +69,8 @@ export class ProxyMetrics {
       name: 'cachefront_hit_ratio',
       help: 'Share of cacheable requests answered from the cache (hits, stale and revalidated over those plus misses)',
       registers,
+      // Across --workers, the mean of the workers' ratios.
+      aggregator: 'average',
       collect () {
         const s = stats()
         const served = s.hits + s.stale + s.revalidated

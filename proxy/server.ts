@@ -278,7 +278,7 @@ export function createProxy (config: ProxyConfig, extras: ProxyExtras = {}): Pro
 
 function buildCache (config: ProxyConfig, extras: ProxyExtras, logger: Logger): Cache {
   const c = config.cache
-  const options: CacheOptions & { redis?: { url: string } } = {
+  const options: CacheOptions = {
     namespace: c.namespace,
     ttl: c.ttl,
     override: c.override,

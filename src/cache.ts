@@ -7,6 +7,7 @@ import { koaMiddleware, type KoaMiddleware } from './koa.js'
 import { MemoryStore } from './l1.js'
 import type { Stats } from './metrics.js'
 import { resolveRoute, resolveSettings, type CacheOptions, type RouteOptions } from './options.js'
+import { RedisTier } from './redis.js'
 import { TieredStore } from './tiered.js'
 
 /** Headroom L1 allows above maxObjectSize for an entry's headers and bookkeeping. */
@@ -40,8 +41,10 @@ export function createCache (options: CacheOptions = {}): Cache {
       l1Failing = true
     },
   })
-  const store = new TieredStore(l1, undefined, err => logger.warn({ err }, 'cachefront: store write failed'))
-  const engine = new Engine(settings, store)
+  const redis = settings.redis === undefined ? undefined : new RedisTier(settings)
+  const store = new TieredStore(l1, redis?.store, err => logger.warn({ err }, 'cachefront: store write failed'))
+  redis?.listen(store)
+  const engine = new Engine(settings, store, redis)
   return {
     engine,
     express: route => expressMiddleware(engine, resolveRoute(settings, route)),

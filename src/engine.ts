@@ -19,6 +19,8 @@ import {
 } from './policy.js'
 import type { CacheControl } from './cache-control.js'
 import { freshenedHeaders, recordEntry, recordVary } from './record.js'
+import { ClientAbortedError } from './errors.js'
+import type { RedisTier } from './redis.js'
 import type { TieredStore } from './tiered.js'
 import { variantSuffix } from './vary.js'
 import { writeEntry, type ClientOut } from './writer.js'
@@ -94,6 +96,8 @@ interface Txn<C> {
   cc: CacheControl
   /** The request's variant suffix once known ('' when the response does not vary). */
   variant: string
+  /** Settles when what `commit` stored is in L2 (a cross-instance lock is released after it). */
+  written?: Promise<void>
 }
 
 const NONE: readonly string[] = []
@@ -105,11 +109,13 @@ export class Engine {
   readonly metrics = new Metrics()
   private readonly coalescer: Coalescer<Outcome>
   private readonly refreshing = new Set<string>()
+  /** Degraded paths currently failing, each logged once when it started. */
+  private readonly failing = new Set<string>()
   private readonly cs: ReturnType<typeof cacheStatusValues>
   /** Response fields the cache consumes and never forwards (targeted Cache-Control, tag headers). */
   private readonly consumed: string[]
 
-  constructor (readonly settings: Settings, readonly store: TieredStore) {
+  constructor (readonly settings: Settings, readonly store: TieredStore, readonly redis?: RedisTier) {
     this.coalescer = new Coalescer(settings.lockTimeout)
     this.cs = cacheStatusValues(settings.cacheStatus)
     this.consumed = [...settings.route.rules.targeted, ...settings.tagHeaders]
@@ -184,7 +190,7 @@ export class Engine {
     return this.fetch(t, undefined, false, varyMiss)
   }
 
-  /** A miss or a revalidation: join the flight for this key, or lead it. */
+  /** A miss or a revalidation: join the flight for this key, or lead it (across instances too, with Redis). */
   private async fetch<C> (t: Txn<C>, stale: Entry | undefined, conditional: boolean, varyMiss = false): Promise<void> {
     const waiting = this.coalescer.wait(t.key)
     if (waiting !== undefined) {
@@ -197,7 +203,35 @@ export class Engine {
       // The leader's response was not stored for everyone, or was another variant: go yourself.
       return this.forward(t, stale, conditional, undefined, undefined, varyMiss)
     }
-    return this.forward(t, stale, conditional, this.coalescer.lead(t.key), undefined, varyMiss)
+    const flight = this.coalescer.lead(t.key)
+    const lock = await this.redis?.locks?.acquire(t.key)
+    if (lock?.held === false) {
+      // Another instance is at the origin for this key: answer from what it stores, if it fits.
+      const entry = await lock.wait(() => this.storedElsewhere(t))
+      if (entry !== undefined) {
+        flight.settle({ entry, variant: t.variant })
+        this.metrics.coalesced++
+        this.metrics.hits++
+        return this.write(t, entry, 'HIT', this.cs.collapsed, Date.now())
+      }
+    }
+    const led: Flight<Outcome> = lock?.held !== true ? flight : {
+      settle: outcome => {
+        flight.settle(outcome)
+        lock.release(outcome === undefined ? undefined : t.written)
+      },
+    }
+    return this.forward(t, stale, conditional, led, undefined, varyMiss)
+  }
+
+  /** The fresh entry another instance stored for this request (its variant), read from L2. */
+  private async storedElsewhere (t: Txn<unknown>): Promise<Entry | undefined> {
+    let stored = await this.store.fetch(t.key)
+    if (stored?.type === 'vary') {
+      t.variant = variantSuffix(stored.vary, t.headers)
+      stored = await this.store.fetch(t.key + t.variant)
+    }
+    return stored?.type === 'response' && usability(stored, t.cc, Date.now()) === 'fresh' ? stored : undefined
   }
 
   /** Whether a flight's entry is the one this request would have selected (§4.1). */
@@ -287,7 +321,7 @@ export class Engine {
     }
     for (const resource of resources) {
       this.metrics.invalidations++
-      this.store.deleteTag(urlTag(resource)).catch(err => this.degraded('invalidate', err))
+      this.store.deleteTag(urlTag(resource)).then(() => this.recovered('invalidate'), err => this.degraded('invalidate', err))
     }
   }
 
@@ -313,7 +347,9 @@ export class Engine {
 
   stats (): Stats {
     const l1 = (this.store.l1 as unknown as { stats?: { evictions: number, bytes: number, entries: number } }).stats
-    return { ...this.metrics, evictions: l1?.evictions ?? 0, bytes: l1?.bytes ?? 0, entries: l1?.entries ?? 0 }
+    const stats: Stats = { ...this.metrics, evictions: l1?.evictions ?? 0, bytes: l1?.bytes ?? 0, entries: l1?.entries ?? 0 }
+    if (this.redis !== undefined) stats.l2 = this.redis.stats()
+    return stats
   }
 
   /** Flights in the air, for leak checks. */
@@ -323,6 +359,7 @@ export class Engine {
 
   async close (): Promise<void> {
     this.coalescer.releaseAll()
+    await this.redis?.close()
     await this.store.close()
   }
 
@@ -340,11 +377,12 @@ export class Engine {
     if (ttl <= 0) return undefined
     if (policy.vary !== undefined) {
       t.variant = variantSuffix(policy.vary, t.headers)
-      this.store.set(t.key, recordVary(policy.vary, entry.deleteAt, [urlTag(t.resource)]), ttl)
+      // The variant first: whoever is told the primary key is stored finds the variant too.
       this.store.set(t.key + t.variant, entry, ttl)
+      t.written = this.store.set(t.key, recordVary(policy.vary, entry.deleteAt, [urlTag(t.resource)]), ttl)
     } else {
       t.variant = ''
-      this.store.set(t.key, entry, ttl)
+      t.written = this.store.set(t.key, entry, ttl)
     }
     this.metrics.stores++
     return entry
@@ -378,9 +416,17 @@ export class Engine {
     writeEntry(out, entry, t.headers, t.method === 'HEAD', xCache, cacheStatus, now)
   }
 
-  /** @internal Logs a degraded path; counting is the caller's. */
+  /** @internal Logs a degraded path once per failing spell (until `recovered`); counting is the caller's. */
   degraded (what: string, err: unknown): void {
-    this.settings.logger.warn({ err, what }, `cachefront: ${what} failed`)
+    if (this.failing.has(what)) return
+    this.failing.add(what)
+    this.settings.logger.warn({ err, what }, `cachefront: ${what} failed; further failures are counted, not logged, until it recovers`)
+  }
+
+  /** @internal Ends a failing spell begun by `degraded`. */
+  recovered (what: string): void {
+    if (this.failing.size === 0 || !this.failing.delete(what)) return
+    this.settings.logger.info({ what }, `cachefront: ${what} recovered`)
   }
 
   /** @internal */
@@ -454,6 +500,7 @@ class Capture implements Sink {
     this.headers = headers
     this.responseTime = Date.now()
     const now = this.responseTime
+    engine.recovered('origin')
 
     // §4.3.4: the origin confirmed the stored response; freshen it and answer from it.
     if (status === 304 && this.conditional && stale !== undefined) {
@@ -539,7 +586,9 @@ class Capture implements Sink {
 
   error (err: Error): Answer | undefined {
     const { engine, t, stale } = this
-    engine.metrics.originErrors++
+    const aborted = err instanceof ClientAbortedError
+    if (aborted) engine.metrics.aborted++
+    else engine.metrics.originErrors++
     this.mode = 'done'
     this.chunks = []
     this.settle(undefined)
@@ -552,7 +601,7 @@ class Capture implements Sink {
       engine.metrics.stale++
       return out => engine.write(t, stale, 'STALE', engine.statusValues.staleIfError, Date.now(), out)
     }
-    if (!this.detached) engine.degraded('origin', err)
+    if (!aborted) engine.degraded('origin', err)
     return undefined
   }
 

@@ -17,6 +17,9 @@
  * stale entry may stand in for it (stale-if-error), the engine answers with the stale entry
  * instead. The error has still been reported (the app's `error` event, or whichever error
  * middleware handled it); only the client's answer changes.
+ *
+ * One cache middleware per request: when two are on a request's path (`app.use(cache.koa())`
+ * and a route's `cache.koa(route)`), the first applies and the second passes (warned once).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { DETACHED, detachedExchange } from './detached.js'

@@ -3,6 +3,21 @@
  * work the hit path does for metrics. Exporters (the proxy's Prometheus endpoint, the
  * dashboard) read them.
  */
+import type { BusStats } from './bus.js'
+import type { RedisStoreStats } from './l2.js'
+import type { LockStats } from './lock.js'
+
+/**
+ * The Redis tier's part of `cache.stats()` (present only with `redis`): the breaker's state,
+ * failures (errors, timeouts; `skipped`: operations not tried while the breaker was open),
+ * unreadable values (`corrupt`), what compression saved (`bytesIn` encoded, `bytesStored`
+ * written, `saved` the difference), the namespace's generation, notices, and the locks.
+ */
+export interface L2Stats extends RedisStoreStats, BusStats {
+  saved: number
+  /** Undefined with `redis.coalesce: false`. */
+  locks: LockStats | undefined
+}
 
 /** What `cache.stats()` returns. */
 export interface Stats {
@@ -28,6 +43,8 @@ export interface Stats {
   refreshes: number
   /** Origin failures (no response, or a truncated one). */
   originErrors: number
+  /** Clients that left before their response was complete (nothing partial is stored). */
+  aborted: number
   /** Stored values that could not be read and were dropped. */
   corrupt: number
   /** Entries evicted from L1 to stay within maxBytes. */
@@ -36,9 +53,11 @@ export interface Stats {
   bytes: number
   /** Entries held by L1. */
   entries: number
+  /** The Redis tier, when there is one. */
+  l2?: L2Stats
 }
 
-export type Counter = Exclude<keyof Stats, 'evictions' | 'bytes' | 'entries'>
+export type Counter = Exclude<keyof Stats, 'evictions' | 'bytes' | 'entries' | 'l2'>
 
 export class Metrics {
   hits = 0
@@ -52,5 +71,6 @@ export class Metrics {
   invalidations = 0
   refreshes = 0
   originErrors = 0
+  aborted = 0
   corrupt = 0
 }

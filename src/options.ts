@@ -7,6 +7,7 @@ import { pino } from 'pino'
 import { parseDuration, parseSize, OptionError, type Duration, type Size } from './units.js'
 import { planKey, type KeyOptions, type KeyPlan } from './key.js'
 import type { PolicyRules } from './policy.js'
+import type { RedisConnection, RedisStoreOptions } from './l2.js'
 
 /** A pino-compatible logger: the cache logs each degraded state once, when it changes. */
 export interface Logger {
@@ -40,8 +41,17 @@ export interface CacheOptions {
     /** Larger responses stream through and are not stored. */
     maxObjectSize?: Size
   }
-  /** How long concurrent misses wait for the first one before going to the origin themselves. */
+  /**
+   * How long concurrent misses wait for the first one before going to the origin themselves;
+   * with `redis`, also how long a cross-instance lock lives (a crashed leader's expires then).
+   */
   lockTimeout?: Duration
+  /**
+   * The shared tier (L2): one Redis or Redis Cluster for every instance of the application. A
+   * URL (`redis[s]://[[user][:password]@]host[:port][/db]`) or the options below. Absent: L1 only.
+   * See the README's "Redis tier".
+   */
+  redis?: string | RedisOptions
   /** Random extension (0 to this fraction) of cache-assigned lifetimes. */
   jitter?: number
   /** Default stale-while-revalidate window (RFC 5861) when the response gives none. */
@@ -64,6 +74,32 @@ export interface CacheOptions {
   cacheStatus?: string
   /** Where degraded states are reported. Default: pino at level `warn` on stderr. */
   logger?: Logger
+}
+
+/** Options of `createCache({ redis })`. */
+export interface RedisOptions {
+  /** A single Redis. Default `redis://127.0.0.1:6379` (unless `cluster` or `client` is given). */
+  url?: string
+  /** A Redis Cluster, from one or more of its nodes: `{ rootNodes: [{ url: 'redis://10.0.0.1:7000' }] }`. */
+  cluster?: RedisStoreOptions['cluster']
+  /**
+   * A node-redis client or cluster you built (`createClient`/`createCluster` from `redis` or
+   * `@keyv/redis`). It is yours: cachefront connects it if needed but never closes it. Turn its
+   * offline queue off (`disableOfflineQueue: true`) so nothing waits for a reconnect.
+   */
+  client?: RedisConnection
+  /** Upper bound of every Redis command; a slower answer is a miss (or a skipped write). Default 250ms. */
+  commandTimeout?: Duration
+  /** Upper bound for establishing a connection. Default 1s. */
+  connectTimeout?: Duration
+  /** Bodies larger than this are stored brotli-compressed. Default 1kb. */
+  compressAbove?: Size
+  /** After `threshold` consecutive failures (default 5), Redis is left alone for `coolDown` (default 5s), then probed. */
+  breaker?: { threshold?: number, coolDown?: Duration }
+  /** Coalesce misses across instances with a Redis lock (default true); false: per instance only. */
+  coalesce?: boolean
+  /** While waiting for another instance's response, how often to check its lock in case a notice was lost. Default 200ms. */
+  lockPoll?: Duration
 }
 
 /** Options of one route (`cache.express(route)`, `cache.koa(route)`, a proxy rule). */
@@ -102,6 +138,16 @@ export const DEFAULTS = {
   targeted: ['cdn-cache-control', 'surrogate-control'],
   tagHeaders: ['surrogate-key', 'cache-tag'],
   cacheStatus: 'cachefront',
+  redis: {
+    url: 'redis://127.0.0.1:6379',
+    commandTimeout: '250ms',
+    connectTimeout: '1s',
+    compressAbove: '1kb',
+    breakerThreshold: 5,
+    breakerCoolDown: '5s',
+    coalesce: true,
+    lockPoll: '200ms',
+  },
 } as const
 
 /** The cache-wide settings, parsed. */
@@ -114,9 +160,24 @@ export interface Settings {
   tagHeaders: string[]
   cacheStatus: string
   logger: Logger
+  /** The Redis tier, parsed; undefined without one. */
+  redis?: RedisSettings
   /** The default route, from the cache-wide options. */
   route: Route
   options: CacheOptions
+}
+
+/** `RedisOptions`, parsed: durations in ms, sizes in bytes. Exactly one of url, cluster, client is set. */
+export interface RedisSettings {
+  url?: string
+  cluster?: RedisStoreOptions['cluster']
+  client?: RedisConnection
+  commandTimeout: number
+  connectTimeout: number
+  compressAbove: number
+  breaker: { threshold: number, coolDownMs: number }
+  coalesce: boolean
+  lockPoll: number
 }
 
 /** One route's settings, parsed once when the middleware is created. */
@@ -156,6 +217,7 @@ export function resolveSettings (options: CacheOptions = {}): Settings {
     tagHeaders: (options.tagHeaders ?? DEFAULTS.tagHeaders).map(h => h.toLowerCase()),
     cacheStatus: options.cacheStatus ?? DEFAULTS.cacheStatus,
     logger: options.logger ?? pino({ name: 'cachefront', level: process.env.CACHEFRONT_LOG_LEVEL ?? 'warn' }),
+    redis: resolveRedis(options.redis),
     route: { rules: base, key: planKey(options.key), user: options.key?.user, bypass: false },
     options,
   }
@@ -183,6 +245,41 @@ export function resolveRoute (settings: Settings, route: RouteOptions = {}): Rou
     user: keyOptions?.user,
     tags: route.tags,
     bypass: route.bypass ?? false,
+  }
+}
+
+function resolveRedis (value: CacheOptions['redis']): RedisSettings | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'string' && (value === null || typeof value !== 'object')) {
+    throw new OptionError('redis', "a URL such as 'redis://127.0.0.1:6379', or { url | cluster | client, ... }", value)
+  }
+  const o: RedisOptions = typeof value === 'string' ? { url: value } : value
+  const given = (['url', 'cluster', 'client'] as const).filter(k => o[k] !== undefined)
+  if (given.length > 1) throw new OptionError('redis', `one of url, cluster, client (got ${given.join(', ')})`, given)
+  if (o.url !== undefined && (typeof o.url !== 'string' || !/^rediss?:\/\//.test(o.url))) {
+    throw new OptionError('redis.url', 'a redis:// or rediss:// URL', o.url)
+  }
+  if (o.cluster !== undefined && !(Array.isArray(o.cluster.rootNodes) && o.cluster.rootNodes.length > 0)) {
+    throw new OptionError('redis.cluster.rootNodes', 'a non-empty array of { url }', o.cluster.rootNodes)
+  }
+  const d = DEFAULTS.redis
+  const threshold = o.breaker?.threshold ?? d.breakerThreshold
+  if (!Number.isInteger(threshold) || threshold < 1) throw new OptionError('redis.breaker.threshold', 'a whole number >= 1', threshold)
+  const positive = (v: Duration, field: string): number => {
+    const n = parseDuration(v, field)
+    if (n <= 0) throw new OptionError(field, 'a duration above 0', v)
+    return n
+  }
+  return {
+    url: given.length === 0 ? d.url : o.url,
+    cluster: o.cluster,
+    client: o.client,
+    commandTimeout: positive(o.commandTimeout ?? d.commandTimeout, 'redis.commandTimeout'),
+    connectTimeout: positive(o.connectTimeout ?? d.connectTimeout, 'redis.connectTimeout'),
+    compressAbove: parseSize(o.compressAbove ?? d.compressAbove, 'redis.compressAbove'),
+    breaker: { threshold, coolDownMs: parseDuration(o.breaker?.coolDown ?? d.breakerCoolDown, 'redis.breaker.coolDown') },
+    coalesce: o.coalesce ?? d.coalesce,
+    lockPoll: positive(o.lockPoll ?? d.lockPoll, 'redis.lockPoll'),
   }
 }
 

@@ -8,6 +8,7 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { HeadDecision, Sink } from './engine.js'
 import type { ClientOut } from './writer.js'
+import { ClientAbortedError } from './errors.js'
 
 const TAPPED = Symbol.for('cachefront.tapped')
 
@@ -91,7 +92,7 @@ export function tap (res: ServerResponse, sink: Sink, detached: boolean): void {
   res.once('close', () => {
     if (finished) return
     finished = true
-    sink.error(new Error('the response closed before it was complete'))
+    sink.error(new ClientAbortedError(res.req?.url))
   })
 }
 
