@@ -36,10 +36,13 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 const headerName = z.string({ error: 'expected a header field name' }).regex(TOKEN, 'expected a header field name').transform(s => s.toLowerCase())
 const headerNames = z.array(headerName, { error: 'expected a list of header field names' })
 const fraction = z.number({ error: 'expected a number from 0 to 1' }).min(0).max(1)
-const httpUrl = (what: string) => z.url({
+const upstreamUrl = z.url({
   protocol: /^https?$/,
-  error: iss => iss.input === undefined ? `required: ${what}` : `expected an http:// or https:// URL (${what})`,
+  error: iss => iss.input === undefined
+    ? 'required: the origin to forward to (--upstream, CACHEFRONT_UPSTREAM or upstream: in the file)'
+    : 'expected an http:// or https:// URL such as http://127.0.0.1:3000',
 })
+const redisUrl = z.url({ protocol: /^rediss?$/, error: 'expected a redis:// or rediss:// URL' })
 const tags = z.array(z.string().regex(/^[^\s,]+$/, 'expected a tag: no spaces or commas'), { error: 'expected a list of tags' })
 
 /** `loopback` and `private` name the usual ranges; anything else is an IP address or a CIDR block. */
@@ -142,7 +145,7 @@ const logLevel = z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(
 
 export const configSchema = z.strictObject({
   /** The origin every request goes to. */
-  upstream: httpUrl('the origin to forward to, such as http://127.0.0.1:3000; set it with --upstream, CACHEFRONT_UPSTREAM or upstream: in the file'),
+  upstream: upstreamUrl,
   listen: z.strictObject({
     host: host.default('0.0.0.0'),
     port: port.default(8080),
@@ -156,9 +159,19 @@ export const configSchema = z.strictObject({
     /** Also accept `PURGE <path>` on the main port (same token). */
     purgeMethod: bool.default(true),
   }).prefault({}),
+  /** The shared tier (see the engine's RedisOptions); also what --workers share. */
   redis: z.strictObject({
-    url: z.url({ protocol: /^rediss?$/, error: 'expected a redis:// or rediss:// URL' }),
-  }).optional(),
+    url: redisUrl,
+    /** A Redis Cluster instead of `url`, from one or more of its nodes. */
+    cluster: z.strictObject({ rootNodes: z.array(z.strictObject({ url: redisUrl }), { error: 'expected a list of { url }' }).min(1) }).optional(),
+    commandTimeout: duration.optional(),
+    connectTimeout: duration.optional(),
+    compressAbove: size.optional(),
+    breaker: z.strictObject({ threshold: z.number({ error: 'expected a positive integer' }).int().min(1).optional(), coolDown: duration.optional() }).optional(),
+    /** Coalesce misses across instances with a Redis lock. */
+    coalesce: bool.optional(),
+    lockPoll: duration.optional(),
+  }).partial({ url: true }).optional(),
   cache: cache.prefault({}),
   routes: z.array(route, { error: 'expected a list of route rules' }).default([]),
   timeouts: z.strictObject({
@@ -303,7 +316,7 @@ function readConfigFile (file: string): Record<string, unknown> {
     // YAML 1.2 is a superset of JSON, so one parser reads both; duplicate keys are errors.
     data = parseYaml(text, { prettyErrors: true })
   } catch (err) {
-    throw new ConfigError([`${file}: not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`])
+    throw new ConfigError([`${file}: not valid YAML or JSON: ${(err as Error).message.split('\n')[0].replace(/:\s*$/, '')}`])
   }
   if (data === null || data === undefined) return {}
   if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError([`${file}: expected a mapping of options at the top level`])
@@ -426,12 +439,13 @@ function distance (a: string, b: string): number {
 export function maskSecrets (config: ProxyConfig): ProxyConfig {
   const masked = structuredClone(config)
   if (masked.admin.token !== undefined) masked.admin.token = '***'
-  if (masked.redis !== undefined) {
-    const url = new URL(masked.redis.url)
-    if (url.password !== '') {
-      url.password = '***'
-      masked.redis.url = url.toString()
-    }
+  const hide = (u: string) => {
+    const url = new URL(u)
+    if (url.password === '') return u
+    url.password = '***'
+    return url.toString()
   }
+  if (masked.redis?.url !== undefined) masked.redis.url = hide(masked.redis.url)
+  for (const node of masked.redis?.cluster?.rootNodes ?? []) node.url = hide(node.url)
   return masked
 }

@@ -15,13 +15,14 @@ With no route rules it stores only what the origin's headers allow.
 Options (each also settable in the config file; flags override env, env overrides the file):
 ${OVERRIDES.map(o => {
   const flag = `${o.short ? `-${o.short}, ` : '    '}--${o.flag}${o.arg ? ` <${o.arg}>` : ''}`
-  const env = o.env ? `  [${o.env}]` : ''
-  return `  ${flag.padEnd(38)} ${o.help}${env}`
+  const line = `  ${flag.padEnd(37)} ${o.help}`
+  return o.env ? `${line}\n  ${''.padEnd(37)} env ${o.env}` : line
 }).join('\n')}
-  -c, --config <FILE>                    YAML or JSON configuration file  [CACHEFRONT_CONFIG]
-      --check                            validate the configuration, print it (secrets masked), exit
-  -h, --help                             show this help
-  -v, --version                          show the version
+  -c, --config <FILE>                   YAML or JSON configuration file
+                                        env CACHEFRONT_CONFIG
+      --check                           validate the configuration, print it (secrets masked), exit
+  -h, --help                            show this help
+  -v, --version                         show the version
 
 Configuration file (YAML or JSON; unknown keys are errors; durations like 30s, 5m; sizes like 64MB):
   upstream: http://127.0.0.1:3000     # required

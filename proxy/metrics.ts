@@ -6,13 +6,10 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { Cache, Stats } from '../src/index.js'
 
-/** What an L2 store reports, when there is one (src/l2.ts `RedisStoreStats`), read structurally. */
-interface L2Stats { errors?: number, timeouts?: number, skipped?: number, state?: string }
-
 const ENGINE_EVENTS: [keyof Stats, string][] = [
   ['hits', 'hit'], ['misses', 'miss'], ['stale', 'stale'], ['revalidated', 'revalidated'], ['coalesced', 'coalesced'],
   ['bypassed', 'bypassed'], ['stores', 'stored'], ['notStored', 'not_stored'], ['invalidations', 'invalidation'],
-  ['refreshes', 'refresh'], ['originErrors', 'origin_error'], ['corrupt', 'corrupt'], ['evictions', 'eviction'],
+  ['refreshes', 'refresh'], ['originErrors', 'origin_error'], ['aborted', 'aborted'], ['corrupt', 'corrupt'], ['evictions', 'eviction'],
 ]
 
 const BREAKER_STATES = ['closed', 'open', 'half-open']
@@ -80,7 +77,7 @@ export class ProxyMetrics {
     })
     new Gauge({ name: 'cachefront_l1_bytes', help: 'Bytes held by the in-memory tier', registers, collect () { this.set(stats().bytes) } })
     new Gauge({ name: 'cachefront_l1_entries', help: 'Entries held by the in-memory tier', registers, collect () { this.set(stats().entries) } })
-    const l2 = () => (cache.engine.store.l2 as unknown as { stats?: L2Stats } | undefined)?.stats
+    const l2 = () => stats().l2
     new Counter({
       name: 'cachefront_l2_errors_total',
       help: 'Redis tier operations that failed (timeouts included); 0 without a Redis tier',

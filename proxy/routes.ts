@@ -22,8 +22,6 @@ export interface RouterOptions {
   /** The engine's settings (`cache.engine.settings`): routes are laid over them. */
   settings: Settings
   rules: readonly RouteRule[]
-  /** The `cache.key` section of the config. */
-  key?: ConfigKeyOptions
   /** Request fields every key includes (the forwarded host and protocol). */
   keyFields: readonly string[]
   /** Programmatic options of the default route (embedding, tests). */
@@ -36,14 +34,15 @@ export class Router {
 
   constructor (options: RouterOptions) {
     const { settings, keyFields } = options
-    const base = toKeyOptions(options.key)
+    // The cache-wide key options (the config's cache.key, and any programmatic ones over it).
+    const base: KeyOptions = settings.options.key ?? {}
     this.rules = options.rules.map((rule, i) => ({
       name: rule.name ?? `routes[${i}]`,
       test: matcher(rule.match),
       route: resolveRoute(settings, routeOptions(rule, base, keyFields)),
     }))
     const programmatic = options.defaultRoute ?? {}
-    const key = { ...base, ...programmatic.key }
+    const key: KeyOptions = { ...base, ...programmatic.key }
     this.fallback = resolveRoute(settings, { ...programmatic, key: { ...key, headers: union(key.headers, keyFields) } })
   }
 

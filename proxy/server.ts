@@ -99,7 +99,6 @@ export function createProxy (config: ProxyConfig, extras: ProxyExtras = {}): Pro
   const router = new Router({
     settings,
     rules: config.routes,
-    key: config.cache.key,
     keyFields: config.forwarding.keyByHost ? HOST_KEY_FIELDS : [],
     defaultRoute: extras.defaultRoute,
   })
@@ -298,7 +297,6 @@ function buildCache (config: ProxyConfig, extras: ProxyExtras, logger: Logger): 
     logger: logger.child({ component: 'cache' }),
     ...extras.cache,
   }
-  // The Redis tier is passed as `redis`; whether this build of createCache has one is checked below.
   if (config.redis !== undefined) options.redis = config.redis
   for (const k of Object.keys(options) as (keyof CacheOptions)[]) if (options[k] === undefined) delete options[k]
   let cache: Cache
@@ -308,18 +306,12 @@ function buildCache (config: ProxyConfig, extras: ProxyExtras, logger: Logger): 
     if (err instanceof OptionError) throw new ConfigError([`cache.${err.message}`])
     throw err
   }
-  if (config.redis !== undefined && cache.engine.store.l2 === undefined) {
-    void cache.close()
-    throw new ConfigError(['redis: this build of cachefront has no Redis tier yet (createCache does not take the redis option); remove redis / CACHEFRONT_REDIS_URL to run on the in-memory store'])
-  }
   return cache
 }
 
-/** The Redis tier's breaker state, 'none' without one. */
+/** The Redis tier's breaker state (closed: healthy), 'none' without one. */
 function redisState (cache: Cache): string {
-  const l2 = cache.engine.store.l2 as unknown as { stats?: { state?: string } } | undefined
-  if (l2 === undefined) return 'none'
-  return l2.stats?.state ?? 'unknown'
+  return cache.stats().l2?.state ?? 'none'
 }
 
 function listenOn (server: http.Server, port: number, host: string): Promise<string> {

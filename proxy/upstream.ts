@@ -18,6 +18,7 @@ import type { Socket } from 'node:net'
 import { createProxyServer, type ProxyServer, type ServerOptions } from 'http-proxy-3'
 import type { HeadDecision, Origin, OriginCall, Sink } from '../src/index.js'
 import { detachedExchange } from '../src/detached.js'
+import { ClientAbortedError } from '../src/errors.js'
 import type { Forwarding } from './forwarding.js'
 
 /** What the proxy keeps per client request; the engine hands it back to the origin. */
@@ -61,13 +62,6 @@ export class UpstreamTimeoutError extends Error {
   }
 }
 
-/** The client went away; nobody is left to answer. */
-class ClientGoneError extends Error {
-  constructor () {
-    super('the client closed the connection')
-    this.name = 'ClientGoneError'
-  }
-}
 
 export class Upstream implements Origin<RequestContext> {
   readonly agent: http.Agent
@@ -250,7 +244,7 @@ class Call {
   }
 
   private readonly onClientClose = (): void => {
-    if (!this.done && !this.client!.writableFinished) this.fail(new ClientGoneError())
+    if (!this.done && !this.client!.writableFinished) this.fail(new ClientAbortedError(this.req.url))
   }
 
   private readonly timeout = (phase: 'connect' | 'response'): void => {
@@ -274,7 +268,7 @@ class Call {
     // A destroyed upstream request never returns its socket to the pool half-read.
     this.proxyReq?.destroy()
     this.proxyRes?.destroy()
-    const gone = err instanceof ClientGoneError
+    const gone = err instanceof ClientAbortedError
     if (!gone && this.retryable(err)) {
       this.up.send(this.req, this.client, this.res, this.ctx, this.headers, this.sink, true)
       return

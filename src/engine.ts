@@ -127,7 +127,7 @@ export class Engine {
     if (!isCacheableMethod(method)) return this.pass(req, res, route, origin, ctx, method)
     if (route.bypass) return this.bypass(req, res, origin, ctx, this.cs.bypassRoute)
     const user = userOf(route.user, req)
-    const resource = resourceOf(req.url ?? '/', route.key.ignore)
+    const resource = resourceOf(urlOf(req), route.key.ignore)
     const key = primaryKey(this.settings.namespace, method, resource, user, route.key, req.headers)
     const cc = requestDirectives(req.headers)
     const t: Txn<C> = { req, headers: req.headers, res, route, origin, ctx, method, key, resource, user, cc, variant: '' }
@@ -309,8 +309,9 @@ export class Engine {
    */
   invalidateAfterUnsafe (req: IncomingMessage, route: Route, headers: ResponseHeaders): void {
     const host = req.headers.host ?? 'localhost'
-    const base = `http://${host}${req.url ?? '/'}`
-    const resources = new Set<string>([resourceOf(req.url ?? '/', route.key.ignore)])
+    const url = urlOf(req)
+    const base = `http://${host}${url}`
+    const resources = new Set<string>([resourceOf(url, route.key.ignore)])
     for (const field of ['location', 'content-location']) {
       const value = headers[field]
       if (typeof value !== 'string' || value === '') continue
@@ -674,6 +675,14 @@ function resourceOfUrl (url: string): string {
     return resourceOf(u.pathname + u.search)
   }
   return resourceOf(url)
+}
+
+/**
+ * The URL the client asked for. Express rewrites `req.url` inside mounted routers and keeps the
+ * original in `originalUrl`; keying on the rewritten one would let two mounts share keys.
+ */
+function urlOf (req: IncomingMessage): string {
+  return (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/'
 }
 
 function hasConditional (headers: IncomingHttpHeaders): boolean {

@@ -16,10 +16,14 @@ export type NextFunction = (err?: unknown) => void
 export type ExpressMiddleware = (req: IncomingMessage, res: ServerResponse, next: NextFunction) => void
 
 interface ExpressApp { handle(req: IncomingMessage, res: ServerResponse, done: (err?: unknown) => void): void }
-type ExpressRequest = IncomingMessage & { app?: ExpressApp, [DETACHED]?: Sink }
+/** Marks a request a cache middleware has sent on to the origin. */
+const TAKEN = Symbol.for('cachefront.express.taken')
+
+type ExpressRequest = IncomingMessage & { app?: ExpressApp, [DETACHED]?: Sink, [TAKEN]?: true }
 
 const origin: Origin<NextFunction> = {
   forward (req, res, next, call, sink) {
+    ;(req as ExpressRequest)[TAKEN] = true
     req.headers = call.headers
     tap(res, sink, false)
     next()
@@ -41,10 +45,20 @@ const origin: Origin<NextFunction> = {
 }
 
 export function expressMiddleware (engine: Engine, route: Route): ExpressMiddleware {
+  let warned = false
   return function cachefront (req, res, next) {
     const sink = (req as ExpressRequest)[DETACHED]
     if (sink !== undefined) {
       tap(res, sink, true)
+      return next()
+    }
+    // A second cache middleware on the same request (app-wide and per route) steps aside: it
+    // would otherwise wait on the first one's flight, which waits on it.
+    if ((req as ExpressRequest)[TAKEN]) {
+      if (!warned) {
+        warned = true
+        engine.settings.logger.warn({ url: req.url }, 'cachefront: two cache middlewares on one request; the first one applies and this one passes')
+      }
       return next()
     }
     try {

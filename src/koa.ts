@@ -124,6 +124,8 @@ export function koaMiddleware (engine: Engine, route: Route): KoaMiddleware {
       await next()
       return
     }
+    // Keyed on what the client asked for, even inside a mounted app (koa-mount rewrites req.url).
+    if (ctx.originalUrl !== undefined) (req as KoaRequest & { originalUrl?: string }).originalUrl ??= ctx.originalUrl
     const exchange: Exchange = { ctx, next, downstream: undefined }
     const pending = engine.handle(req, ctx.res, route, origin, exchange)
     if (pending !== undefined) await pending

@@ -106,6 +106,29 @@ describe('express adapter', function () {
     expect(downstream).to.equal(1)
   })
 
+  it('lets a second cache middleware on the same request step aside instead of waiting on itself', async () => {
+    await start((app, c) => { app.use(c.express()); app.get('/twice', c.express({ ttl: '1m' }), (_q, s) => { s.send('once') }) }, { lockTimeout: '5s' })
+    const t0 = Date.now()
+    const [a, b] = await twice('/twice')
+    expect(Date.now() - t0).to.be.lessThan(1000)
+    expect(a.text).to.equal('once')
+    expect(b.headers['x-cache']).to.equal('HIT')
+  })
+
+  it('keys on the full URL inside mounted routers, so two mounts never share entries', async () => {
+    await start((app, c) => {
+      for (const mount of ['/a', '/b']) {
+        const router = express.Router()
+        router.use(c.express())
+        router.get('/item', (_q, s) => { s.send(`from ${mount}`) })
+        app.use(mount, router)
+      }
+    })
+    await send(base + '/a/item')
+    expect((await send(base + '/b/item')).text).to.equal('from /b')
+    expect((await send(base + '/a/item')).text).to.equal('from /a')
+  })
+
   it('applies per-route ttl and tags, and invalidates by tag', async () => {
     let n = 0
     await start((app, c) => app.get('/report', c.express({ ttl: '10m', tags: ['reports'] }), (_q, s) => { s.send(`r${++n}`) }))

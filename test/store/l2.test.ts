@@ -4,7 +4,7 @@ import { createClient, type RedisClientType } from '@keyv/redis'
 import { expect } from 'chai'
 import type { BreakerState } from '../../src/breaker.js'
 import type { Entry } from '../../src/entry.js'
-import { RedisStore, redisKeys, StoreUnavailableError, type L2Operation, type RedisStoreOptions } from '../../src/l2.js'
+import { decodeNotice, encodeNotice, RedisStore, redisKeys, StoreUnavailableError, type L2Operation, type RedisStoreOptions } from '../../src/l2.js'
 import { OptionError } from '../../src/units.js'
 import { makeEntry, makeVary } from '../support/entries.js'
 import { describeRedis, dropNamespace, rawClient, REDIS_URL, RedisServer, requireRedisServer, uniqueNamespace } from '../support/redis.js'
@@ -54,7 +54,8 @@ describeRedis('RedisStore', function () {
       await store.set('GET:/a', makeEntry({ tags: ['t1'] }), LONG)
       const k = redisKeys(store.namespace)
       expect(await raw.exists([k.entry('GET:/a'), k.tag('t1')])).to.equal(2)
-      expect(k.entry('GET:/a')).to.equal(`cf:{${store.namespace}}:e:GET:/a`)
+      expect(k.entry('GET:/a')).to.equal(`cf:{${store.namespace}}:0:e:GET:/a`)
+      expect(redisKeys(store.namespace, 7).tag('t1')).to.equal(`cf:{${store.namespace}}:7:t:t1`)
     })
 
     it('gives a tag set a ttl that only grows, to the longest-lived member', async function () {
@@ -69,12 +70,89 @@ describeRedis('RedisStore', function () {
       expect(await raw.pTTL(t)).to.be.within(29_000, 30_000)
     })
 
-    it('clear leaves no key of the namespace behind, tag sets included', async function () {
+    it('clear is one INCR of the generation: older keys are unreachable at once and left to expire', async function () {
       const store = open()
+      const old = redisKeys(store.namespace, 0)
       await store.set('a', makeEntry({ tags: ['x', 'y'] }), LONG)
       await store.set('b', makeVary({ tags: ['x'] }), LONG)
       await store.clear()
-      expect(await dropNamespace(raw, store.namespace)).to.equal(0)
+      expect(store.stats.generation).to.equal(1)
+      expect(await raw.get(old.generation)).to.equal('1')
+      expect(await store.get('a')).to.equal(undefined)
+      expect(await store.get('b')).to.equal(undefined)
+      expect(await store.deleteTag('x')).to.equal(0)
+      // Still there, with their TTLs, for Redis to expire.
+      expect(await raw.pTTL(old.entry('a'))).to.be.within(LONG - 5_000, LONG)
+      expect(await raw.pTTL(old.tag('x'))).to.be.within(LONG - 5_000, LONG)
+
+      const entry = makeEntry({ tags: ['x'] })
+      await store.set('a', entry, LONG)
+      expect(await raw.exists(redisKeys(store.namespace, 1).entry('a'))).to.equal(1)
+      expect(await store.get('a')).to.deep.equal(entry)
+      expect(await store.deleteTag('x')).to.equal(1)
+    })
+
+    it('a store learns another one\'s clear when told to read the generation again', async function () {
+      const a = open()
+      const b = new RedisStore({ url: REDIS_URL, namespace: a.namespace })
+      stores.push(b)
+      await a.set('k', makeEntry(), LONG)
+      expect(await b.get('k')).to.not.equal(undefined)
+      await a.clear()
+      expect(await b.get('k'), 'until told, b reads its generation').to.not.equal(undefined)
+      b.forgetGeneration()
+      expect(await b.get('k')).to.equal(undefined)
+      expect(b.stats.generation).to.equal(1)
+    })
+
+    it('reads a generation key that is not a number as an error, not as generation 0', async function () {
+      const store = open()
+      await raw.set(redisKeys(store.namespace).generation, 'garbage')
+      expect(await store.get('k')).to.equal(undefined)
+      expect(store.stats.errors).to.equal(1)
+    })
+  })
+
+  describe('notices', function () {
+    /** Every message on the namespace's channel while `fn` runs. */
+    async function heard (namespace: string, fn: () => Promise<void>): Promise<unknown[]> {
+      const sub = raw.duplicate()
+      const messages: unknown[] = []
+      await sub.connect()
+      await sub.subscribe(redisKeys(namespace).channel, m => messages.push(JSON.parse(m)))
+      try {
+        await fn()
+        await sleep(50)
+      } finally {
+        sub.destroy()
+      }
+      return messages
+    }
+
+    it('announces set, delete, deleteTag, deletePrefix and clear after applying them, with the sender\'s id', async function () {
+      const store = open({ instanceId: 'me' })
+      const messages = await heard(store.namespace, async () => {
+        await store.set('GET:/a', makeEntry({ tags: ['t'] }), LONG)
+        await store.delete('GET:/a')
+        await store.deleteTag('t')
+        await store.deletePrefix('GET:/')
+        await store.clear()
+      })
+      expect(messages).to.deep.equal([
+        { from: 'me', op: 'set', key: 'GET:/a' },
+        { from: 'me', op: 'delete', key: 'GET:/a' },
+        { from: 'me', op: 'tag', tag: 't' },
+        { from: 'me', op: 'prefix', prefix: 'GET:/' },
+        { from: 'me', op: 'all' }
+      ])
+      expect(store.stats.published).to.equal(5)
+    })
+
+    it('decodes its own notices and nothing else', function () {
+      expect(decodeNotice(encodeNotice('i', { op: 'tag', tag: 'x' }))).to.deep.equal({ from: 'i', op: 'tag', tag: 'x' })
+      for (const text of ['', 'null', '{}', '{"from":1,"op":"all"}', '{"from":"i","op":"set"}', '{"from":"i","op":"nope"}', '[1]']) {
+        expect(decodeNotice(text), text).to.equal(undefined)
+      }
     })
   })
 
@@ -207,7 +285,7 @@ describeRedis('RedisStore', function () {
       return calls
     }
 
-    it('makes one GET per get, hit or miss, and writes a set as one MULTI', async function () {
+    it('makes one GET per get, hit or miss, and writes a set (with its notice) as one MULTI', async function () {
       const { store } = onServer()
       const client = await rawClient(server.url)
       try {
@@ -218,7 +296,7 @@ describeRedis('RedisStore', function () {
         expect(await commandCalls(client)).to.deep.equal({ get: 2 })
         await client.configResetStat()
         await store.set('k2', makeEntry({ tags: ['a', 'b'] }), LONG)
-        expect(await commandCalls(client)).to.deep.equal({ multi: 1, set: 1, sadd: 2, pexpire: 4, exec: 1 })
+        expect(await commandCalls(client)).to.deep.equal({ multi: 1, set: 1, sadd: 2, pexpire: 4, publish: 1, exec: 1 })
       } finally {
         client.destroy()
       }

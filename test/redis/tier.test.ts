@@ -1,0 +1,203 @@
+/**
+ * `createCache({ redis })`: the Redis tier behind L1, through the Express middleware, with
+ * several cache instances on one namespace standing for the instances of one application.
+ */
+import { randomBytes } from 'node:crypto'
+import { createClient, type RedisClientType } from '@keyv/redis'
+import { expect } from 'chai'
+import { createCache, DEFAULTS, OptionError } from '../../src/index.js'
+import { RedisStore, redisKeys } from '../../src/l2.js'
+import { startApp, subscribed, quiet, until, type App, type Handler } from '../support/apps.js'
+import { send, sleep } from '../support/http.js'
+import { describeRedis, dropNamespace, rawClient, REDIS_URL, RedisServer, requireRedisServer, uniqueNamespace } from '../support/redis.js'
+
+describeRedis('Redis tier (createCache({ redis }))', function () {
+  this.timeout(10_000)
+  let raw: RedisClientType
+  let apps: App[] = []
+  let namespace: string
+  let calls: number
+
+  before(async function () { raw = await rawClient() })
+  beforeEach(function () {
+    namespace = uniqueNamespace('tier')
+    calls = 0
+  })
+  afterEach(async function () {
+    await Promise.all(apps.map(async a => await a.close()))
+    apps = []
+    await dropNamespace(raw, namespace)
+  })
+  after(async function () { raw?.destroy() })
+
+  /** `n` instances of one application on the test's namespace. */
+  async function instances (n: number, handler: Handler, redis: object | string = REDIS_URL): Promise<App[]> {
+    const started: App[] = []
+    for (let i = 0; i < n; i++) {
+      started.push(await startApp({ namespace, redis: redis as string }, async (req, res) => {
+        calls++
+        await handler(req, res)
+      }))
+    }
+    apps.push(...started)
+    await subscribed(...started.map(a => a.cache))
+    return started
+  }
+
+  const text = (body: string): Handler => (_req, res) => {
+    res.setHeader('cache-control', 'max-age=60')
+    res.setHeader('content-type', 'text/plain')
+    res.end(body)
+  }
+
+  describe('reads: L1, then L2, then the origin', function () {
+    it('answers from L2 what another instance stored, then from its own L1', async function () {
+      const [a, b] = await instances(2, text('shared'))
+      const first = await send(a.url + '/p')
+      expect(first.headers['x-cache']).to.equal('MISS')
+      await until(async () => await raw.exists(redisKeys(namespace).entry(`${namespace}:GET:/p?`)) === 1, 'the L2 write')
+
+      const fromL2 = await send(b.url + '/p')
+      expect(fromL2.text).to.equal('shared')
+      expect(fromL2.headers['x-cache']).to.equal('HIT')
+      expect(calls).to.equal(1)
+      expect(b.cache.stats().entries, 'filled into L1').to.equal(1)
+      // From L1 now: no Redis read.
+      await raw.configResetStat()
+      expect((await send(b.url + '/p')).headers['x-cache']).to.equal('HIT')
+      expect(await raw.info('commandstats')).to.not.match(/cmdstat_get:/)
+    })
+
+    it('round-trips a binary body byte for byte through L2', async function () {
+      const bytes = randomBytes(100_000)
+      const [a, b] = await instances(2, (_req, res) => {
+        res.setHeader('cache-control', 'max-age=60')
+        res.setHeader('content-type', 'application/octet-stream')
+        res.end(bytes)
+      })
+      await send(a.url + '/bin')
+      await until(() => a.cache.stats().l2!.bytesStored > 0, 'the L2 write')
+      const got = await send(b.url + '/bin')
+      expect(got.headers['x-cache']).to.equal('HIT')
+      expect(got.body.equals(bytes)).to.equal(true)
+    })
+
+    it('shows what compression saved in stats().l2', async function () {
+      const html = '<tr><td>cachefront</td><td>42</td></tr>\n'.repeat(1000)
+      const [a] = await instances(1, text(html))
+      await send(a.url + '/big')
+      await until(() => a.cache.stats().l2!.bytesStored > 0, 'the L2 write')
+      const l2 = a.cache.stats().l2!
+      expect(l2.bytesIn).to.be.above(html.length)
+      expect(l2.bytesStored).to.be.below(l2.bytesIn / 10)
+      expect(l2.saved).to.equal(l2.bytesIn - l2.bytesStored)
+      expect(l2).to.include({ state: 'closed', errors: 0, timeouts: 0, corrupt: 0, subscribed: true })
+    })
+
+    it('answers a miss without waiting for the L2 write', async function () {
+      const [a] = await instances(1, text('fast'))
+      const l2 = a.cache.engine.store.l2 as RedisStore
+      let writes = 0
+      l2.set = async () => { writes++; await new Promise(() => {}) } // a write that never ends
+      const started = Date.now()
+      const miss = await send(a.url + '/w')
+      expect(miss.text).to.equal('fast')
+      expect(Date.now() - started).to.be.below(200)
+      expect(writes).to.equal(1)
+      expect((await send(a.url + '/w')).headers['x-cache']).to.equal('HIT')
+    })
+  })
+
+  describe('one round trip per L2 read', function () {
+    let server: RedisServer
+    before(async function () {
+      requireRedisServer(this)
+      server = await RedisServer.start()
+    })
+    after(async function () { await server?.kill() })
+
+    it('reads an entry with one GET, and stores it with one MULTI (entry, tag sets, notice)', async function () {
+      const [a, b] = await instances(2, text('x'), server.url)
+      const client = await rawClient(server.url)
+      try {
+        await send(a.url + '/warm') // both instances have read the generation by now
+        await send(b.url + '/warm')
+        await client.configResetStat()
+        await send(a.url + '/one')
+        await until(() => a.cache.stats().l2!.bytesStored > 40, 'the L2 write')
+        const miss = await commandCalls(client)
+        await client.configResetStat()
+        expect((await send(b.url + '/one')).headers['x-cache']).to.equal('HIT')
+        expect(await commandCalls(client)).to.deep.equal({ get: 1 })
+        // The miss: one GET (L2), the lock (SET NX GET), the entry's MULTI (SET, SADD and two
+        // PEXPIREs for its URL tag, PUBLISH), and the lock's release: an EVAL whose GET and SET
+        // Redis counts too.
+        expect(miss).to.deep.equal({ get: 1 + 1, set: 2 + 1, multi: 1, sadd: 1, pexpire: 2, publish: 1, exec: 1, eval: 1 })
+      } finally {
+        client.destroy()
+      }
+    })
+  })
+
+  describe('invalidate({ all: true })', function () {
+    it('bumps the generation (one INCR), leaving older entries to expire, and every instance follows', async function () {
+      let version = 1
+      const [a, b] = await instances(2, (req, res) => text(`v${version} ${req.url}`)(req, res))
+      for (const app of [a, b]) for (const p of ['/x', '/y']) await send(app.url + p)
+      expect(calls).to.equal(2)
+      const old = redisKeys(namespace, 0).entry(`${namespace}:GET:/x?`)
+      expect(await raw.exists(old)).to.equal(1)
+
+      version = 2
+      await a.cache.invalidate({ all: true })
+      expect(await raw.get(redisKeys(namespace).generation)).to.equal('1')
+      expect(await raw.pTTL(old), 'left to expire').to.be.above(0)
+      await until(async () => (await send(b.url + '/x')).text === 'v2 /x', 'b to serve the new version', 1000, 5)
+      expect((await send(a.url + '/y')).text).to.equal('v2 /y')
+      expect(b.cache.stats().l2!.generation).to.equal(1)
+      expect(a.cache.stats().l2!.generation).to.equal(1)
+    })
+  })
+
+  describe('options', function () {
+    it('takes a URL, or { url | cluster | client, ... }, and says which field is wrong', function () {
+      expect(() => createCache({ redis: 'http://127.0.0.1:6379' })).to.throw(OptionError, 'redis.url')
+      expect(() => createCache({ redis: { url: REDIS_URL, cluster: { rootNodes: [{ url: REDIS_URL }] } } })).to.throw(OptionError, 'one of url, cluster, client')
+      expect(() => createCache({ redis: { cluster: { rootNodes: [] } } })).to.throw(OptionError, 'redis.cluster.rootNodes')
+      expect(() => createCache({ redis: { commandTimeout: 0 } })).to.throw(OptionError, 'redis.commandTimeout')
+      expect(() => createCache({ redis: { breaker: { threshold: 0 } } })).to.throw(OptionError, 'redis.breaker.threshold')
+      expect(() => createCache({ redis: { compressAbove: 'lots' } })).to.throw(OptionError, 'redis.compressAbove')
+      expect(DEFAULTS.redis).to.include({ commandTimeout: '250ms', compressAbove: '1kb', lockPoll: '200ms' })
+    })
+
+    it('uses a client the user built, and leaves it open on close', async function () {
+      const client = createClient({ url: REDIS_URL, disableOfflineQueue: true }) as unknown as RedisClientType
+      await client.connect()
+      try {
+        const [a, b] = await instances(2, text('own client'), { client })
+        await send(a.url + '/c')
+        await until(() => a.cache.stats().l2!.bytesStored > 0, 'the L2 write')
+        expect((await send(b.url + '/c')).headers['x-cache']).to.equal('HIT')
+        await Promise.all(apps.splice(0).map(async x => await x.close()))
+        expect(client.isReady).to.equal(true)
+      } finally {
+        client.destroy()
+      }
+    })
+
+    it('without redis, has no l2 in stats', async function () {
+      const cache = createCache({ logger: quiet })
+      expect(cache.stats().l2).to.equal(undefined)
+      await cache.close()
+      await sleep(0)
+    })
+  })
+})
+
+async function commandCalls (client: RedisClientType): Promise<Record<string, number>> {
+  const calls: Record<string, number> = {}
+  for (const m of (await client.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    if (m[1] !== 'info' && !m[1].startsWith('config') && m[1] !== 'ping') calls[m[1]] = Number(m[2])
+  }
+  return calls
+}

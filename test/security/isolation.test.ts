@@ -1,0 +1,6 @@
+import { expressHarness } from '../adapters/express.test.js'
+import { isolation } from './isolation.js'
+
+describe('isolation under concurrency', () => {
+  isolation(expressHarness)
+})
