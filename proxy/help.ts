@@ -30,7 +30,15 @@ Configuration file (YAML or JSON; unknown keys are errors; durations like 30s, 5
   admin:      { enabled: true, host: 127.0.0.1, port: 8081,
                 token: <secret>,       # POST /purge needs "Authorization: Bearer <token>"; none: purge disabled
                 purgeMethod: true }    # also accept "PURGE <path>" on the main port (same token)
-  redis:      { url: redis://127.0.0.1:6379 }   # optional shared tier (also what --workers share)
+  redis:                               # optional shared tier; also what --workers share
+    url: redis://127.0.0.1:6379
+    cluster: { rootNodes: [{ url: redis://10.0.0.1:7000 }] }   # a Redis Cluster instead of url
+    commandTimeout: 250ms              # a slower answer is a miss, never an error
+    connectTimeout: 1s
+    compressAbove: 1kb                 # larger bodies are stored brotli-compressed
+    breaker: { threshold: 5, coolDown: 5s }      # leave a failing Redis alone for a while
+    coalesce: true                     # coalesce misses across instances with a Redis lock
+    lockPoll: 200ms
   cache:                               # the default route; see the engine's options
     namespace: cachefront
     ttl: none                          # freshness for responses that give none (none: pure RFC 9111)

@@ -134,6 +134,9 @@ export class Locks {
         if (written !== undefined) await written
         const linger = written === undefined ? '0' : String(STORED_LINGER_MS)
         const r = await this.store.call('lock', ['EVAL', RELEASE, '1', lock, token, linger])
+        // A later miss on this instance may be waiting for its own lock (its L2 read overlapped
+        // the flight); it hears no notice from itself.
+        this.notify(key)
         // Still ours and nothing stored: tell the waiters now rather than at their next poll.
         if (written === undefined && r.ok && r.value === 1) await this.store.publish({ op: 'release', key })
       })()

@@ -17,16 +17,25 @@ export type Size = string | number
 
 /** Milliseconds for a Duration; `field` names the option in the error. */
 export function parseDuration (value: Duration, field: string): number {
-  const n = typeof value === 'number' ? value : typeof value === 'string' ? ms(value.trim() as ms.StringValue) : NaN
+  let n: number | undefined = NaN
+  if (typeof value === 'number') n = value
+  else if (typeof value === 'string' && value.trim() !== '') {
+    // ms throws on some malformed input (empty, too long) and returns undefined on the rest.
+    try { n = ms(value.trim() as ms.StringValue) } catch { n = NaN }
+  }
   if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) {
     throw new OptionError(field, "a duration such as '500ms', '30s', '5m', '2h', '1d' or a number of ms", value)
   }
   return Math.round(n)
 }
 
+const SIZE = /^\s*\d+(\.\d+)?\s*(b|kb|mb|gb|tb|pb)?\s*$/i
+
 /** Bytes for a Size; `field` names the option in the error. */
 export function parseSize (value: Size, field: string): number {
-  const n = typeof value === 'number' ? value : typeof value === 'string' ? bytes.parse(value) : NaN
+  // bytes.parse falls back to parseInt ('64MiB' → 64, '12abc' → 12): check the form first.
+  const n = typeof value === 'number' ? value
+    : typeof value === 'string' && SIZE.test(value) ? bytes.parse(value) : NaN
   if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) {
     throw new OptionError(field, "a size such as '64MB', '512kb' or a number of bytes", value)
   }

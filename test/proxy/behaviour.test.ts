@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import { parseConfig } from '../../proxy/config.js'
 import { createProxy } from '../../proxy/server.js'
+import { DEFAULTS } from '../../src/index.js'
 import { behaviour } from '../adapters/behaviour.js'
 import { answer, type Harness } from '../adapters/harness.js'
 import { startOrigin } from './support.js'
@@ -23,7 +24,9 @@ export const proxyHarness: Harness = {
       listen: { host: '127.0.0.1', port: 0 },
       admin: { enabled: false },
       log: { level: 'silent' },
-      cache: { namespace: `t-${randomUUID()}` },
+      // The suite is written against createCache's defaults; the proxy's own default is no ttl
+      // (a pure RFC 9111 cache), so the harness asks for the engine's.
+      cache: { namespace: `t-${randomUUID()}`, ttl: DEFAULTS.ttl },
     }), { cache, defaultRoute: route })
     const { url } = await proxy.listen()
     return {
