@@ -6,6 +6,9 @@
 import http from 'node:http'
 import express from 'express'
 import apicache from 'apicache'
+import Koa from 'koa'
+import koaCash from 'koa-cash'
+import { LRUCache } from 'lru-cache'
 import { createCache } from '../src/index.js'
 import { primaryKey, resourceOf } from '../src/key.js'
 import { recordEntry } from '../src/record.js'
@@ -68,6 +71,38 @@ export const kinds: Record<string, Kind> = {
     app.use(apicache.options({ statusCodes: { include: [200] } }).middleware('1 hour'))
     app.use((_req, res) => { res.setHeader('content-type', CT); res.end(body) })
     await listen(http.createServer(app), port)
+    return {}
+  },
+
+  /** A Koa app whose only middleware sets ctx.body to the buffer: Koa's floor. */
+  async 'koa-floor' ({ port, body }) {
+    const app = new Koa()
+    app.use(ctx => { ctx.type = CT; ctx.body = body })
+    await listen(http.createServer(app.callback()), port)
+    return {}
+  },
+
+  /** cachefront's Koa middleware serving L1 hits. */
+  async 'koa-hit' ({ port, body }) {
+    const cache = createCache({ namespace: 'bench', ttl: '1h' })
+    const app = new Koa()
+    app.use(cache.koa())
+    app.use(ctx => { ctx.type = CT; ctx.body = body })
+    await listen(http.createServer(app.callback()), port)
+    return {}
+  },
+
+  /** koa-cash over lru-cache serving hits. */
+  async 'koa-cash' ({ port, body }) {
+    const lru = new LRUCache<string, object>({ max: 10000 })
+    const app = new Koa()
+    app.use(koaCash({ get: (k: string) => lru.get(k), set: (k: string, v: object) => { lru.set(k, v) } }))
+    app.use(async ctx => {
+      if (await ctx.cashed()) return
+      ctx.type = CT
+      ctx.body = body
+    })
+    await listen(http.createServer(app.callback()), port)
     return {}
   },
 

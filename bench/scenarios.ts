@@ -77,6 +77,22 @@ export const scenarios: Scenario[] = [
     },
   },
   {
+    name: 'koa',
+    title: 'Koa: cachefront hit vs the Koa floor and koa-cash',
+    async run (t) {
+      const s = { floor: await t.startServer('koa-floor'), hit: await t.startServer('koa-hit'), cash: await t.startServer('koa-cash') }
+      return using(Object.values(s), async () => {
+        const m = await t.compare(s)
+        return [
+          ratio('cachefront hit / Koa floor', m.hit.rps, m.floor.rps, 0.95),
+          ratio('same, by server CPU per request (floor µs ÷ hit µs)', m.floor.cpuPerRequestUs, m.hit.cpuPerRequestUs, 0.95),
+          ratio('cachefront hit / koa-cash hit', m.hit.rps, m.cash.rps, 1.15),
+          rps('Koa floor', m.floor), rps('cachefront hit', m.hit), rps('koa-cash hit', m.cash),
+        ]
+      })
+    },
+  },
+  {
     name: 'stampede',
     title: '500 concurrent requests for one cold key behind a 50 ms handler',
     async run (t) {
