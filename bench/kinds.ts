@@ -12,6 +12,9 @@ import { LRUCache } from 'lru-cache'
 import { createCache } from '../src/index.js'
 import { primaryKey, resourceOf } from '../src/key.js'
 import { recordEntry } from '../src/record.js'
+import { parseConfig } from '../proxy/config.js'
+import { createProxy } from '../proxy/server.js'
+import type { AddressInfo } from 'node:net'
 
 export interface KindOptions { port: number, body: Buffer, keys: number }
 export interface Started {
@@ -106,6 +109,41 @@ export const kinds: Record<string, Kind> = {
     return {}
   },
 
+  /** cachefront-proxy serving L1 hits, its origin (idle once primed) in the same process. */
+  async 'proxy-hit' ({ port, body }) {
+    await proxy(port, await origin(body, 'public, max-age=3600'))
+    return {}
+  },
+
+  /** cachefront-proxy serving L2 hits: L1 too small for any entry, Redis on loopback. */
+  async 'proxy-l2-hit' ({ port, body }) {
+    await proxy(port, await origin(body, 'public, max-age=3600'), {
+      redis: { url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
+      cache: { namespace: `bench-l2-${process.pid}`, l1: { maxBytes: 1 } },
+    })
+    return {}
+  },
+
+  /** cachefront-proxy forwarding every request (the origin says no-store): the miss path's overhead. */
+  async 'proxy-miss' ({ port, body }) {
+    await proxy(port, await origin(body, 'no-store'))
+    return { prime: false }
+  },
+
+  /** The same origin as proxy-miss, asked directly. */
+  async 'origin-direct' ({ port, body }) {
+    await listen(originServer(body, 'no-store'), port)
+    return { prime: false }
+  },
+
+  /** cachefront-proxy in front of BENCH_UPSTREAM (stampede), optionally sharing Redis (BENCH_REDIS=1). */
+  async 'proxy-front' ({ port }) {
+    await proxy(port, process.env.BENCH_UPSTREAM!, process.env.BENCH_REDIS === '1'
+      ? { redis: { url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' }, cache: { namespace: process.env.BENCH_NAMESPACE ?? 'bench-front' } }
+      : {})
+    return { prime: false }
+  },
+
   /** A 50 ms origin that counts its requests (stampede); GET /count answers the count. */
   async 'slow-origin' ({ port, body }) {
     let count = 0
@@ -131,6 +169,28 @@ export const kinds: Record<string, Kind> = {
     await listen(http.createServer(app), port)
     return { prime: false }
   },
+}
+
+function originServer (body: Buffer, cacheControl: string): http.Server {
+  const head = ['content-type', CT, 'content-length', String(body.length), 'cache-control', cacheControl]
+  return http.createServer((_req, res) => { res.writeHead(200, head); res.end(body) })
+}
+
+async function origin (body: Buffer, cacheControl: string): Promise<string> {
+  const server = originServer(body, cacheControl)
+  await listen(server, 0)
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+async function proxy (port: number, upstream: string, extra: Record<string, unknown> = {}): Promise<void> {
+  const config = parseConfig({
+    upstream,
+    listen: { host: '127.0.0.1', port },
+    admin: { enabled: false },
+    log: { level: 'error', access: false },
+    ...extra,
+  })
+  await createProxy(config).listen()
 }
 
 /** Writes `keys` entries straight into L1 (what priming would, without a million requests). */

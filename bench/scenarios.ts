@@ -93,6 +93,58 @@ export const scenarios: Scenario[] = [
     },
   },
   {
+    name: 'proxy',
+    title: 'Proxy: L1 hit vs bare node:http returning the same buffer (1 KiB)',
+    async run (t) {
+      const s = { bare: await t.startServer('bare'), hit: await t.startServer('proxy-hit') }
+      return using(Object.values(s), async () => {
+        const m = await t.compare(s)
+        return [
+          ratio('proxy hit / bare node:http', m.hit.rps, m.bare.rps, 0.9),
+          ratio('same, by server CPU per request (bare µs ÷ hit µs)', m.bare.cpuPerRequestUs, m.hit.cpuPerRequestUs, 0.9),
+          rps('bare node:http', m.bare), rps('proxy hit', m.hit),
+        ]
+      })
+    },
+  },
+  {
+    name: 'proxy-l2',
+    title: 'Proxy: L2 hit (L1 disabled, Redis on loopback) vs L1 hit',
+    async run (t) {
+      const s = { l1: await t.startServer('proxy-hit'), l2: await t.startServer('proxy-l2-hit') }
+      return using(Object.values(s), async () => {
+        const m = await t.compare(s)
+        return [ratio('L2 hit / L1 hit', m.l2.rps, m.l1.rps), rps('L1 hit', m.l1), rps('L2 hit', m.l2)]
+      })
+    },
+  },
+  {
+    name: 'large',
+    title: 'Proxy: 100 KiB bodies, hit vs bare node:http',
+    async run (t) {
+      const s = { bare: await t.startServer('bare', { body: 100 * 1024 }), hit: await t.startServer('proxy-hit', { body: 100 * 1024 }) }
+      return using(Object.values(s), async () => {
+        const m = await t.compare(s)
+        return [
+          ratio('proxy hit / bare node:http (100 KiB)', m.hit.rps, m.bare.rps, 0.8),
+          ratio('same, by server CPU per request', m.bare.cpuPerRequestUs, m.hit.cpuPerRequestUs),
+          rps('bare node:http', m.bare), rps('proxy hit', m.hit),
+        ]
+      })
+    },
+  },
+  {
+    name: 'miss',
+    title: 'Proxy: miss path (origin answers no-store, 0 ms) vs asking the origin directly',
+    async run (t) {
+      const s = { direct: await t.startServer('origin-direct'), miss: await t.startServer('proxy-miss') }
+      return using(Object.values(s), async () => {
+        const m = await t.compare(s)
+        return [ratio('proxy miss / direct origin', m.miss.rps, m.direct.rps), rps('direct origin', m.direct), rps('proxy miss (origin in the same process)', m.miss)]
+      })
+    },
+  },
+  {
     name: 'stampede',
     title: '500 concurrent requests for one cold key behind a 50 ms handler',
     async run (t) {
@@ -103,6 +155,25 @@ export const scenarios: Scenario[] = [
         return [
           { label: 'origin requests', value: origin, target: '= 1', met: origin === 1 },
           { label: 'p50 ms', value: r2(pct(lat, 0.5)), target: '≤ 60', met: pct(lat, 0.5) <= 60 },
+          { label: 'p99 ms', value: r2(pct(lat, 0.99)) },
+        ]
+      })
+    },
+  },
+  {
+    name: 'stampede-proxies',
+    title: '500 concurrent requests for one cold key spread over 3 proxies sharing Redis, 50 ms origin',
+    async run (t) {
+      const origin = await t.startServer('slow-origin')
+      const ns = `bench-stampede-${Date.now()}`
+      const env = { BENCH_UPSTREAM: origin.url, BENCH_REDIS: '1', BENCH_NAMESPACE: ns }
+      const proxies = [await t.startServer('proxy-front', { env }), await t.startServer('proxy-front', { env }), await t.startServer('proxy-front', { env })]
+      return using([origin, ...proxies], async () => {
+        const lat = (await Promise.all(proxies.map(p => burst(p.url + '/cold', 167)))).flat()
+        const count = Number(await t.fetchText(origin.url + '/count'))
+        return [
+          { label: 'origin requests (3 instances)', value: count, target: '= 1', met: count === 1 },
+          { label: 'p50 ms', value: r2(pct(lat, 0.5)) },
           { label: 'p99 ms', value: r2(pct(lat, 0.99)) },
         ]
       })

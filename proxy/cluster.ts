@@ -10,7 +10,7 @@
 import cluster, { type Worker } from 'node:cluster'
 import type { Logger } from 'pino'
 import { AggregatorRegistry } from 'prom-client'
-import type { Invalidation, Stats } from '../src/index.js'
+import { parseDuration, type Invalidation, type Stats } from '../src/index.js'
 import { createAdminServer, type AdminBackend } from './admin.js'
 import type { ProxyConfig } from './config.js'
 import { createProxy } from './server.js'
@@ -64,6 +64,7 @@ export async function runPrimary (config: ProxyConfig, logger: Logger): Promise<
   const ready = new Set<Worker>()
   let stopping = false
   const aggregator = new AggregatorRegistry()
+  const shutdownMs = parseDuration(config.timeouts.shutdown, 'timeouts.shutdown')
 
   const live = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected())
   const everyWorker = (build: (id: number) => Message) =>
@@ -75,11 +76,15 @@ export async function runPrimary (config: ProxyConfig, logger: Logger): Promise<
     return counts.reduce((a, b) => Math.max(a, b), 0)
   }
 
+  let everReady = false
   const fork = () => {
     const worker = cluster.fork()
     worker.on('message', (m: unknown) => {
       if (!isMessage(m)) return
-      if (m.cachefront === 'ready') ready.add(worker)
+      if (m.cachefront === 'ready') {
+        ready.add(worker)
+        everReady = true
+      }
       else if (m.cachefront === 'reply') asker.reply(m)
       else if (m.cachefront === 'purge-all') {
         purgeEverywhere(m.what).then(
@@ -91,7 +96,13 @@ export async function runPrimary (config: ProxyConfig, logger: Logger): Promise<
     worker.on('exit', (code, signal) => {
       ready.delete(worker)
       if (stopping) return
-      logger.error({ pid: worker.process.pid, code, signal }, `worker exited; starting another in ${RESTART_DELAY} ms`)
+      if (!everReady) {
+        // Nothing ever started (the port is taken, say): restarting would only repeat it.
+        logger.fatal({ workerPid: worker.process.pid, code, signal }, 'a worker failed before serving; stopping')
+        void stop('worker failure', 1)
+        return
+      }
+      logger.error({ workerPid: worker.process.pid, code, signal }, `worker exited; starting another in ${RESTART_DELAY} ms`)
       setTimeout(() => { if (!stopping) fork() }, RESTART_DELAY).unref()
     })
   }
@@ -120,13 +131,20 @@ export async function runPrimary (config: ProxyConfig, logger: Logger): Promise<
     logger.warn('--workers without redis: each worker has its own in-memory cache (purges still reach all of them)')
   }
 
-  const stop = async (signal: string) => {
+  async function stop (signal: string, code = 0): Promise<void> {
     if (stopping) {
+      if (code !== 0) return
       logger.warn(`${signal} again: exiting now`)
       process.exit(1)
     }
     stopping = true
     logger.info(`${signal}: shutting down ${live().length} workers`)
+    // Workers bound their own shutdown; this bounds a worker that hangs anyway.
+    setTimeout(() => {
+      logger.error('workers did not stop in time: killing them')
+      for (const w of live()) w.process.kill('SIGKILL')
+      process.exit(1)
+    }, shutdownMs + 5000).unref()
     const exits = live().map(w => new Promise<void>(resolve => {
       if (w.isDead()) return resolve()
       w.once('exit', () => resolve())
@@ -135,7 +153,7 @@ export async function runPrimary (config: ProxyConfig, logger: Logger): Promise<
     admin?.close()
     admin?.closeAllConnections()
     await Promise.all(exits)
-    process.exit(0)
+    process.exit(code)
   }
   process.on('SIGTERM', () => void stop('SIGTERM'))
   process.on('SIGINT', () => void stop('SIGINT'))
@@ -180,7 +198,13 @@ export async function runWorker (config: ProxyConfig, logger: Logger): Promise<v
   // The primary going away means nobody restarts or administers this worker.
   process.on('disconnect', () => void stop())
 
-  await proxy.listen()
+  try {
+    await proxy.listen()
+  } catch (err) {
+    logger.fatal((err as Error).message)
+    await proxy.close()
+    process.exit(1)
+  }
   send({ cachefront: 'ready' })
 }
 

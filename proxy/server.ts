@@ -60,7 +60,7 @@ class ProxyResponse extends http.ServerResponse {
 
   override writeHead (statusCode: number, ...rest: any[]): this {
     const headers = typeof rest[0] === 'string' ? rest[1] : rest[0]
-    this.cacheLabel = labelOf(headers)
+    this.cacheLabel = labelOf(headers) ?? this.cacheLabel
     return (super.writeHead as (...args: unknown[]) => this)(statusCode, ...rest)
   }
 }
@@ -123,7 +123,7 @@ export function createProxy (config: ProxyConfig, extras: ProxyExtras = {}): Pro
   const local = (what: Invalidation) => cache.invalidate(what)
   const invalidate = extras.invalidate ?? local
   const access = config.log.access
-  const accessLog = access === false || !logger.isLevelEnabled(access) ? undefined : logger.child({ component: 'access' })
+  const accessLog = access === false ? undefined : logger.child({ component: 'access' })
   const purgeMethod = config.admin.purgeMethod
   let listening = false
   let closing = false
@@ -149,7 +149,7 @@ export function createProxy (config: ProxyConfig, extras: ProxyExtras = {}): Pro
   function done (req: IncomingMessage, res: ProxyResponse, ctx: RequestContext): void {
     const label = res.cacheLabel ?? (ctx.failure !== undefined ? 'error' : 'none')
     metrics.request(label)
-    if (accessLog === undefined) return
+    if (accessLog === undefined || !accessLog.isLevelEnabled(access as string)) return
     accessLog[access as 'info']({
       method: req.method,
       url: req.url,
@@ -192,14 +192,14 @@ export function createProxy (config: ProxyConfig, extras: ProxyExtras = {}): Pro
 
   // Typed as a plain server: node's typings cannot express a ServerResponse subclass here.
   const server = http.createServer({ ServerResponse: ProxyResponse as unknown as typeof http.ServerResponse }, onRequest as unknown as http.RequestListener)
+  /** Upgraded connections: no longer HTTP, so closeAllConnections does not see them. */
+  const tunnels = new Set<Duplex>()
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return plainOverUpgrade(req, socket as Socket)
+    tunnels.add(socket)
+    socket.once('close', () => tunnels.delete(socket))
     forwarding.prepare(req, true)
     upstream.upgrade(req, socket, head, err => logger.debug({ err: err.message, url: req.url }, 'websocket proxying failed'))
-  })
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy()
-    socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
   })
 
   /** Another Upgrade (h2c, say) is declined: the request is answered as plain HTTP/1.1, then the connection closes. */
@@ -260,8 +260,9 @@ export function createProxy (config: ProxyConfig, extras: ProxyExtras = {}): Pro
       clearInterval(sweep)
       clearTimeout(timer)
       if (late) {
-        logger.warn({ timeoutMs: shutdownMs }, 'shutdown: cutting requests still in flight')
+        logger.warn({ timeoutMs: shutdownMs, websockets: tunnels.size }, 'shutdown: cutting requests and WebSockets still open')
         server.closeAllConnections()
+        for (const socket of tunnels) socket.destroy()
         await drained
       }
       if (admin?.listening) {

@@ -17,8 +17,11 @@ import { decodeNotice, type Received, type RedisStore } from './l2.js'
 export interface BusOptions {
   /** A notice from another instance. */
   onNotice: (notice: Received) => void
-  /** The subscription is (again) known to work: notices sent before may have been missed. */
-  onGap: () => void
+  /**
+   * The subscription is known to work (again): notices sent before may have been missed.
+   * `lapsed`: after a lapse, rather than on the first subscription.
+   */
+  onGap: (lapsed: boolean) => void
   /** Subscribing failed; called once per spell of failures. */
   onError: (err: Error) => void
 }
@@ -125,10 +128,11 @@ export class Bus {
   }
 
   private confirmed (): void {
-    if (this.pinger !== undefined) this.counts.gaps++
+    const lapsed = this.pinger !== undefined
+    if (lapsed) this.counts.gaps++
     this.suspect = false
     clearInterval(this.pinger)
     this.pinger = undefined
-    this.options.onGap()
+    this.options.onGap(lapsed)
   }
 }

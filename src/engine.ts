@@ -204,18 +204,16 @@ export class Engine {
       return this.forward(t, stale, conditional, undefined, undefined, varyMiss)
     }
     const flight = this.coalescer.lead(t.key)
-    const lock = await this.redis?.locks?.acquire(t.key)
-    if (lock?.held === false) {
-      // Another instance is at the origin for this key: answer from what it stores, if it fits.
-      const entry = await lock.wait(() => this.storedElsewhere(t))
-      if (entry !== undefined) {
-        flight.settle({ entry, variant: t.variant })
-        this.metrics.coalesced++
-        this.metrics.hits++
-        return this.write(t, entry, 'HIT', this.cs.collapsed, Date.now())
-      }
+    // Across instances (with Redis): lead, or answer from what the instance leading stores.
+    const shared = await this.redis?.locks?.lead(t.key, () => this.storedElsewhere(t))
+    if (shared?.found !== undefined) {
+      flight.settle({ entry: shared.found, variant: t.variant })
+      this.metrics.coalesced++
+      this.metrics.hits++
+      return this.write(t, shared.found, 'HIT', this.cs.collapsed, Date.now())
     }
-    const led: Flight<Outcome> = lock?.held !== true ? flight : {
+    const lock = shared?.lock
+    const led: Flight<Outcome> = lock === undefined ? flight : {
       settle: outcome => {
         flight.settle(outcome)
         lock.release(outcome === undefined ? undefined : t.written)

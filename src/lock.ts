@@ -3,26 +3,27 @@
  * another instance is already fetching the key, and if so waits for what it stores instead of
  * going to the origin.
  *
- * Protocol, on `cf:{ns}:lock:<key>` (same hash tag as the namespace's entries):
- * - **acquire**: `SET lock <token> NX PX lockTimeout GET`, one round trip. A nil reply: this
- *   instance leads (the token is 16 random bytes). A token: another instance leads; wait. The
- *   marker `stored`: a leader has just finished and stored the key; read it at once.
- * - **release**, by the leader once its flight is over and its L2 write is done: a script that
- *   compares the value with its token and then deletes the lock (nothing stored: it also
- *   publishes a `release` notice, so waiters go to the origin at once), or replaces it with the
- *   `stored` marker for STORED_LINGER_MS (stored). The marker closes a race: an instance whose L2
- *   read missed just before the leader stored, and whose SET NX comes just after the release,
- *   would otherwise lead a second origin request.
- * - **wait**: until the key's `set` notice (published in the same MULTI as the entry, so the
- *   entry is readable when it arrives) or `release` notice, with a fallback poll every
- *   `pollMs` (GET of the lock: notices are fire-and-forget), and at most `lockTimeout`. A
- *   crashed leader's lock expires after lockTimeout, and the poll notices it.
+ * Protocol, on `cf:{ns}:lock:<key>` (the namespace's hash tag, so in its slot):
+ * - **acquire**: `SET lock <token> NX PX lockTimeout`; the token is 16 random bytes. Once it has
+ *   the lock, the instance reads L2 again (double-checked locking): a leader that stored the key
+ *   and released its lock between this instance's L2 miss and its SET NX leaves an entry to use,
+ *   not a second origin request to make.
+ * - **release**, by the leader once its flight is over and, if it stored the key, once that L2
+ *   write is done: compare-and-delete, a script that deletes the lock only while it still holds
+ *   the leader's token (an expired lock may belong to another leader by then). When nothing was
+ *   stored, a `release` notice tells the waiters to go to the origin themselves, at once.
+ * - **wait**: after one more L2 read (the leader may have stored before this instance listened
+ *   for the key's notices), until the key's `set` notice (published in the same MULTI as the
+ *   entry, so the entry is readable when the notice arrives) or `release` notice, with a fallback poll of the
+ *   lock every `pollMs` (notices are fire-and-forget), for at most `lockTimeout`. A crashed
+ *   leader's lock expires after lockTimeout; the poll sees it gone, and the waiter tries to take
+ *   the lock itself, so one instance, not all, goes to the origin in its place.
  *
- * A waiter then reads L2 itself (`read`, supplied by the engine: the request's own variant, and
- * only a fresh entry), so it is never handed a response that was not stored for it.
+ * A waiter reads L2 itself (`read`, supplied by the engine: the request's own variant, and only a
+ * fresh entry), so it is never handed a response that was not stored for it.
  *
  * Redis is optional here too: while the breaker is not closed, or when a lock command fails,
- * `acquire` answers undefined and the engine coalesces in-process only.
+ * `lead` answers undefined and the engine coalesces in-process only.
  */
 import { randomBytes } from 'node:crypto'
 import type { RedisStore } from './l2.js'
@@ -44,13 +45,14 @@ export interface LockStats {
   notified: number
   /** Waits ended by the fallback poll or the deadline (a notice was lost, or the leader crashed). */
   polled: number
+  /** Misses answered from L2 with what another instance stored meanwhile. */
+  found: number
   /** Misses coalesced in-process only, because Redis was unavailable. */
   unavailable: number
 }
 
-/** This instance leads: release once the flight is over. */
+/** The leader's lock. */
 export interface Held {
-  held: true
   /**
    * Releases the lock (once; later calls are no-ops). `written`: the leader stored the key, and
    * this settles when the L2 write is done; the release waits for it. Undefined: nothing stored.
@@ -58,29 +60,28 @@ export interface Held {
   release: (written: Promise<unknown> | undefined) => void
 }
 
-/** Another instance leads. */
-export interface Contended {
-  held: false
-  /** Waits for the leader, then calls `read` once; undefined when it had nothing, or on close. */
-  wait: <T>(read: () => Promise<T | undefined>) => Promise<T | undefined>
+/** `lead`'s answer: this instance leads, or another one stored what the request needs. */
+export type Lead<T> = { lock: Held, found?: undefined } | { found: T, lock?: undefined }
+
+/** How a wait ended. */
+type Woken = 'set' | 'release' | 'gone' | 'timeout' | 'closed'
+
+/** A `lead` call's ear for notices about its key; it listens from before its SET NX, so none slips by. */
+interface Ear {
+  heard?: 'set' | 'release' | 'closed'
+  wake?: () => void
 }
 
-/** How long the `stored` marker replaces a released lock: a few round trips are enough. */
-export const STORED_LINGER_MS = 250
-const STORED = 'stored'
-
-/** KEYS[1]: the lock; ARGV[1]: the token; ARGV[2]: ms to keep the `stored` marker, or 0 to delete. */
+/** KEYS[1]: the lock; ARGV[1]: the token. Deletes the lock only while it is still this holder's. */
 const RELEASE = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[2] == '0' then return redis.call('DEL', KEYS[1]) end
-redis.call('SET', KEYS[1], '${STORED}', 'PX', ARGV[2])
-return 1
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 `
 
 export class Locks {
-  private readonly counts: LockStats = { acquired: 0, contended: 0, notified: 0, polled: 0, unavailable: 0 }
-  /** key → wake-ups of the waits for it. */
-  private readonly waiters = new Map<string, Set<() => void>>()
+  private readonly counts: LockStats = { acquired: 0, contended: 0, notified: 0, polled: 0, found: 0, unavailable: 0 }
+  /** key → the ears of the `lead` calls for it. */
+  private readonly ears = new Map<string, Set<Ear>>()
   private closed = false
 
   constructor (private readonly store: RedisStore, private readonly options: LocksOptions) {}
@@ -89,97 +90,122 @@ export class Locks {
     return { ...this.counts }
   }
 
-  /** Leads the key across instances, or learns who does; undefined: Redis cannot say (coalesce in-process). */
-  async acquire (key: string): Promise<Held | Contended | undefined> {
-    if (this.closed || !this.store.available) {
-      this.counts.unavailable++
-      return undefined
+  /**
+   * Leads `key` across instances, or waits for the instance that does and returns what `read`
+   * finds once it is done. Undefined: go to the origin without a lock (Redis unavailable, the
+   * leader stored nothing usable for this request, or lockTimeout passed).
+   */
+  async lead<T> (key: string, read: () => Promise<T | undefined>): Promise<Lead<T> | undefined> {
+    const ear: Ear = {}
+    let ears = this.ears.get(key)
+    if (ears === undefined) this.ears.set(key, ears = new Set())
+    ears.add(ear)
+    try {
+      return await this.attempt(key, read, ear)
+    } finally {
+      ears.delete(ear)
+      if (ears.size === 0 && this.ears.get(key) === ears) this.ears.delete(key)
     }
-    const lock = this.store.keys.lock(key)
-    const token = randomBytes(16).toString('base64url')
-    const r = await this.store.call('lock', ['SET', lock, token, 'NX', 'PX', String(this.options.ttlMs), 'GET'])
-    if (!r.ok) {
-      this.counts.unavailable++
-      return undefined
-    }
-    if (r.value === null) {
-      this.counts.acquired++
-      return { held: true, release: this.releaser(key, lock, token) }
-    }
-    this.counts.contended++
-    const done = r.value === STORED
-    return { held: false, wait: async read => done ? await read() : await this.wait(key, lock, read) }
   }
 
-  /** A notice for `key` (`set` or `release`) from another instance: wakes the waits for it. */
-  notify (key: string): void {
-    const wakes = this.waiters.get(key)
-    if (wakes === undefined) return
-    this.waiters.delete(key)
-    for (const wake of wakes) wake()
+  private async attempt<T> (key: string, read: () => Promise<T | undefined>, ear: Ear): Promise<Lead<T> | undefined> {
+    const lock = this.store.keys.lock(key)
+    const deadline = Date.now() + this.options.ttlMs
+    for (;;) {
+      ear.heard = undefined
+      if (this.closed || !this.store.available) return this.unavailable()
+      const token = randomBytes(16).toString('base64url')
+      const r = await this.store.call('lock', ['SET', lock, token, 'NX', 'PX', String(this.options.ttlMs)])
+      if (!r.ok) return this.unavailable()
+      if (r.value === 'OK') {
+        this.counts.acquired++
+        const held = this.holder(key, lock, token)
+        const found = await read()
+        if (found === undefined) return { lock: held }
+        held.release(undefined)
+        this.counts.found++
+        return { found }
+      }
+      this.counts.contended++
+      // The leader may have stored the key before this call's ear listened (its notice came
+      // while the caller was reading L2): its entry is in L2 by then, since the notice follows it.
+      const early = await read()
+      if (early !== undefined) {
+        this.counts.found++
+        return { found: early }
+      }
+      const woken = await this.wait(ear, lock, deadline)
+      if (woken === 'closed') return undefined
+      if (woken === 'set' || woken === 'release') this.counts.notified++
+      else this.counts.polled++
+      const found = await read()
+      if (found !== undefined) {
+        this.counts.found++
+        return { found }
+      }
+      // The lock went without a word (a crashed leader's expired): try to take it. Otherwise the
+      // leader stored nothing this request can use, or it is too late: go to the origin.
+      if (woken !== 'gone' || Date.now() >= deadline) return undefined
+    }
+  }
+
+  /** A notice from another instance: the key was stored (`set`), or its leader gave up (`release`). */
+  notify (key: string, how: 'set' | 'release' | 'closed'): void {
+    for (const ear of this.ears.get(key) ?? []) {
+      ear.heard = how
+      ear.wake?.()
+    }
   }
 
   /** Ends every wait (their callers go to the origin). */
   close (): void {
     this.closed = true
-    for (const key of [...this.waiters.keys()]) this.notify(key)
+    for (const key of [...this.ears.keys()]) this.notify(key, 'closed')
   }
 
-  private releaser (key: string, lock: string, token: string): Held['release'] {
+  private unavailable (): undefined {
+    this.counts.unavailable++
+    return undefined
+  }
+
+  private holder (key: string, lock: string, token: string): Held {
     let released = false
-    return written => {
-      if (released) return
-      released = true
-      void (async () => {
-        if (written !== undefined) await written
-        const linger = written === undefined ? '0' : String(STORED_LINGER_MS)
-        const r = await this.store.call('lock', ['EVAL', RELEASE, '1', lock, token, linger])
-        // A later miss on this instance may be waiting for its own lock (its L2 read overlapped
-        // the flight); it hears no notice from itself.
-        this.notify(key)
-        // Still ours and nothing stored: tell the waiters now rather than at their next poll.
-        if (written === undefined && r.ok && r.value === 1) await this.store.publish({ op: 'release', key })
-      })()
+    return {
+      release: written => {
+        if (released) return
+        released = true
+        void (async () => {
+          if (written !== undefined) await written
+          const r = await this.store.call('lock', ['EVAL', RELEASE, '1', lock, token])
+          // A later miss on this instance may be waiting for this instance's own lock (its L2
+          // read overlapped the flight); it hears no notice from its own instance.
+          this.notify(key, written === undefined ? 'release' : 'set')
+          // Still ours and nothing stored: tell the other instances now rather than at their next poll.
+          if (written === undefined && r.ok && r.value === 1) await this.store.publish({ op: 'release', key })
+        })()
+      },
     }
   }
 
-  private async wait<T> (key: string, lock: string, read: () => Promise<T | undefined>): Promise<T | undefined> {
-    const deadline = Date.now() + this.options.ttlMs
+  /** Waits for a notice the ear hears, polling the lock every pollMs, until `deadline`. */
+  private async wait (ear: Ear, lock: string, deadline: number): Promise<Woken> {
     for (;;) {
+      if (ear.heard !== undefined) return ear.heard
       const left = deadline - Date.now()
-      if (await this.sleep(key, Math.min(this.options.pollMs, Math.max(left, 0)))) {
-        if (this.closed) return undefined
-        this.counts.notified++
-        return await read()
-      }
-      if (this.closed) return undefined
-      if (Date.now() >= deadline) break
-      const r = await this.store.call('lock', ['GET', lock])
-      // Gone (released or expired), or marked stored: the leader is done. A failed poll: stop
-      // waiting on a Redis in trouble.
-      if (!r.ok || r.value === null || r.value === STORED) break
+      if (left <= 0) return 'timeout'
+      await new Promise<void>(resolve => {
+        const timer = setTimeout(resolve, Math.min(this.options.pollMs, left))
+        timer.unref()
+        ear.wake = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+      ear.wake = undefined
+      if (ear.heard !== undefined) return ear.heard
+      const r = await this.store.call('lock', ['EXISTS', lock])
+      if (!r.ok) return 'timeout' // Redis in trouble: stop waiting for it
+      if (r.value === 0) return 'gone'
     }
-    this.counts.polled++
-    return await read()
-  }
-
-  /** Resolves true when `notify(key)` wakes it, false after `ms`. */
-  private async sleep (key: string, ms: number): Promise<boolean> {
-    return await new Promise<boolean>(resolve => {
-      let wakes = this.waiters.get(key)
-      if (wakes === undefined) this.waiters.set(key, wakes = new Set())
-      const wake = (): void => {
-        clearTimeout(timer)
-        resolve(true)
-      }
-      const timer = setTimeout(() => {
-        const current = this.waiters.get(key)
-        current?.delete(wake)
-        if (current?.size === 0) this.waiters.delete(key)
-        resolve(false)
-      }, ms)
-      timer.unref()
-      wakes.add(wake)
-    })
   }
 }

@@ -198,7 +198,9 @@ export function heuristicLifetime (headers: ResponseHeaders, date: number, rules
  * and the Age field corrected for the request's round trip.
  */
 export function correctedInitialAge (headers: ResponseHeaders, date: number, requestTime: number, responseTime: number): number {
-  const apparent = Math.max(0, responseTime - date)
+  // Date has one-second resolution: a response sent 0.9 s into a second is not 0.9 s old.
+  // Whole seconds keep sub-second lifetimes meaningful (and Age is in seconds anyway, §5.1).
+  const apparent = Math.max(0, Math.floor((responseTime - date) / 1000) * 1000)
   const age = parseAge(headers.age)
   const corrected = (age ?? 0) * 1000 + Math.max(0, responseTime - requestTime)
   return Math.max(apparent, corrected)

@@ -33,27 +33,26 @@ export class RedisTier {
       connectTimeout: redis.connectTimeout,
       compressAbove: redis.compressAbove,
       breaker: redis.breaker,
-      onError: (err, operation) => logger.warn({ err, operation }, 'cachefront: Redis tier failing; serving from L1 and the origin'),
+      // The first failure while closed starts an outage; a failed probe (half-open) is
+      // reported by the transition back to open, with its error.
+      onError: (err, operation) => {
+        if (this.store.stats.state === 'closed') logger.warn({ err, operation }, 'cachefront: Redis tier failing; serving from L1 and the origin')
+      },
       onStateChange: (state, err) => {
         if (state === 'open') logger.warn({ err, state }, 'cachefront: Redis tier circuit open; Redis is skipped until the cool-down ends')
         else logger.info({ state }, `cachefront: Redis tier circuit ${state}`)
       },
     })
     this.locks = redis.coalesce ? new Locks(this.store, { ttlMs: settings.lockTimeout, pollMs: redis.lockPoll }) : undefined
-    let subscribing = false
     this.bus = new Bus(this.store, {
       onNotice: notice => this.apply(notice),
-      onGap: () => {
+      onGap: lapsed => {
         // Notices may have been missed: drop L1, and read the generation before the next operation.
         this.store.forgetGeneration()
         this.tiered?.forget({ op: 'all' })
-        if (subscribing) logger.info({}, 'cachefront: Redis notices flowing again; L1 dropped')
-        subscribing = false
+        if (lapsed) logger.info({}, 'cachefront: Redis notices flowing again after a lapse; L1 dropped')
       },
-      onError: err => {
-        subscribing = true
-        logger.warn({ err }, 'cachefront: cannot subscribe to Redis notices yet; retrying')
-      },
+      onError: err => logger.warn({ err }, 'cachefront: cannot subscribe to Redis notices yet; retrying'),
     })
   }
 
@@ -77,6 +76,6 @@ export class RedisTier {
   private apply (notice: Received): void {
     if (notice.op === 'all') this.store.forgetGeneration()
     if (notice.op !== 'release' && notice.op !== 'ping') this.tiered?.forget(notice)
-    if (notice.op === 'set' || notice.op === 'release') this.locks?.notify(notice.key)
+    if (notice.op === 'set' || notice.op === 'release') this.locks?.notify(notice.key, notice.op)
   }
 }

@@ -6,7 +6,9 @@
  *
  * With several instances on one L2, `forget` applies another instance's notice (bus.ts) to L1
  * only. An L2 read that overlaps a change to its key (a local delete, or a notice) answers its
- * own request but does not fill L1: its reply may predate the change.
+ * own request but does not fill L1: its reply may predate the change. And while an invalidation
+ * of L2 is in flight (such as the one that follows a POST, §4.4, which nobody awaits), L2 reads
+ * wait for it, so a request after it never reads back what it removes.
  */
 import type { Stored } from './entry.js'
 import type { Notice } from './l2.js'
@@ -22,6 +24,8 @@ export class TieredStore {
   private readonly reading = new Map<string, Set<Reading>>()
   /** Bumped by every change that may touch any key (tag, prefix, all): spoils every read in flight. */
   private changes = 0
+  /** L2 invalidations in flight (settled versions: they never reject). */
+  private readonly purging = new Set<Promise<unknown>>()
 
   constructor (
     readonly l1: SyncStore,
@@ -38,6 +42,7 @@ export class TieredStore {
   /** L2, filling L1 on a hit; undefined without an L2. */
   async fetch (key: string): Promise<Stored | undefined> {
     if (this.l2 === undefined) return undefined
+    if (this.purging.size > 0) await Promise.all(this.purging)
     const mark: Reading = { spoiled: false }
     const changes = this.changes
     let marks = this.reading.get(key)
@@ -99,29 +104,37 @@ export class TieredStore {
 
   async delete (key: string): Promise<number> {
     this.spoil(key)
-    const [a, b] = await Promise.all([this.l1.delete(key), this.l2?.delete(key)])
+    const [a, b] = await Promise.all([this.l1.delete(key), this.purge(this.l2?.delete(key))])
     return a || b ? 1 : 0
   }
 
   async deleteTag (tag: string): Promise<number> {
     this.changes++
-    const [a, b] = await Promise.all([this.l1.deleteTag(tag), this.l2?.deleteTag(tag)])
+    const [a, b] = await Promise.all([this.l1.deleteTag(tag), this.purge(this.l2?.deleteTag(tag))])
     return Math.max(a, b ?? 0)
   }
 
   async deletePrefix (prefix: string): Promise<number> {
     this.changes++
-    const [a, b] = await Promise.all([this.l1.deletePrefix(prefix), this.l2?.deletePrefix(prefix)])
+    const [a, b] = await Promise.all([this.l1.deletePrefix(prefix), this.purge(this.l2?.deletePrefix(prefix))])
     return Math.max(a, b ?? 0)
   }
 
   async clear (): Promise<void> {
     this.changes++
-    await Promise.all([this.l1.clear(), this.l2?.clear()])
+    await Promise.all([this.l1.clear(), this.purge(this.l2?.clear())])
   }
 
   async close (): Promise<void> {
     await Promise.all([this.l1.close(), this.l2?.close()])
+  }
+
+  /** Tracks an L2 invalidation until it settles (see `fetch`). */
+  private purge<T> (p: Promise<T> | undefined): Promise<T> | undefined {
+    if (p === undefined) return undefined
+    const settled = p.then(() => { this.purging.delete(settled) }, () => { this.purging.delete(settled) })
+    this.purging.add(settled)
+    return p
   }
 
   private spoil (key: string): void {

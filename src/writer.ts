@@ -108,7 +108,7 @@ function writeRange (out: ClientOut, entry: Entry, headers: IncomingHttpHeaders,
   raw[n - 5] = String(ageOf(entry, now))
   raw[n - 3] = xCache
   raw[n - 1] = cacheStatus
-  out.writeHead(unsatisfiable ? 416 : 206, raw)
+  writeHead(out, unsatisfiable ? 416 : 206, raw)
   if (unsatisfiable) out.end()
   else out.end(entry.body.subarray(start, end + 1))
   return true

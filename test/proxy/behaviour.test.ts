@@ -15,6 +15,10 @@ export const proxyHarness: Harness = {
   name: 'proxy',
   async start ({ cache, route, handler }) {
     const origin = await startOrigin((req, res) => {
+      // Like the middleware harnesses' handlers, the scripted origin sends no Date unless told
+      // to: a whole-second Date would give every response up to a second of apparent age
+      // (RFC 9111 §4.2.3), and the suite's sub-second TTLs would flake.
+      res.sendDate = false
       Promise.resolve(handler({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }))
         .then(r => (r.fail ? void req.socket.destroy() : answer(res, r)))
         .catch(() => req.socket.destroy())

@@ -31,11 +31,11 @@ describe('proxy: caching', function () {
     beforeEach(async () => { proxy = await startProxy(origin.url) })
 
     it('stores only what the origin allows: nothing without freshness information', async () => {
-      handle = (req, res) => reply(res, 200, {}, `n=${origin.count()}`)
+      handle = (_req, res) => reply(res, 200, {}, `n=${origin.count()}`)
       await send(proxy.url + '/plain')
       const b = await send(proxy.url + '/plain')
       expect(b.text).to.equal('n=2')
-      expect(b.headers['cache-status']).to.match(/detail=no-freshness/)
+      expect(b.headers['x-cache']).to.equal('MISS')
     })
 
     it('answers a miss, then hits, then 304 to a matching If-None-Match', async () => {
@@ -130,12 +130,14 @@ describe('proxy: caching', function () {
 
     it('serves stale within stale-while-revalidate and refreshes once in the background, with no client', async () => {
       let n = 0
-      handle = (_req, res) => reply(res, 200, { 'cache-control': 'max-age=0, stale-while-revalidate=60' }, `v${++n}`)
+      handle = (_req, res) => {
+        const body = `v${++n}`
+        setTimeout(() => reply(res, 200, { 'cache-control': 'max-age=0, stale-while-revalidate=60' }, body), n === 1 ? 0 : 50)
+      }
       await send(proxy.url + '/swr')
       const stale = await Promise.all([1, 2, 3].map(() => send(proxy.url + '/swr')))
       expect(stale.map(r => [r.text, r.headers['x-cache']])).to.deep.equal([['v1', 'STALE'], ['v1', 'STALE'], ['v1', 'STALE']])
-      for (let i = 0; i < 50 && origin.count() < 2; i++) await sleep(10)
-      await sleep(20)
+      await sleep(150)
       expect(origin.count()).to.equal(2)
       // The refresh went upstream as GET, with the forwarding fields of the request that triggered it.
       expect(origin.requests[1].method).to.equal('GET')

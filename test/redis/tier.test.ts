@@ -129,10 +129,10 @@ describeRedis('Redis tier (createCache({ redis }))', function () {
         await client.configResetStat()
         expect((await send(b.url + '/one')).headers['x-cache']).to.equal('HIT')
         expect(await commandCalls(client)).to.deep.equal({ get: 1 })
-        // The miss: one GET (L2), the lock (SET NX GET), the entry's MULTI (SET, SADD and two
-        // PEXPIREs for its URL tag, PUBLISH), and the lock's release: an EVAL whose GET and SET
-        // Redis counts too.
-        expect(miss).to.deep.equal({ get: 1 + 1, set: 2 + 1, multi: 1, sadd: 1, pexpire: 2, publish: 1, exec: 1, eval: 1 })
+        // The miss: a GET (L2), the lock (SET NX) and a second GET once it is held (double-checked
+        // locking), the entry's MULTI (SET, SADD and two PEXPIREs for its URL tag, PUBLISH), and the
+        // lock's release: an EVAL, whose GET and DEL Redis counts too.
+        expect(miss).to.deep.equal({ get: 2 + 1, set: 2, del: 1, multi: 1, sadd: 1, pexpire: 2, publish: 1, exec: 1, eval: 1 })
       } finally {
         client.destroy()
       }
@@ -183,6 +183,13 @@ describeRedis('Redis tier (createCache({ redis }))', function () {
       } finally {
         client.destroy()
       }
+    })
+
+    it('with coalesce: false, takes no locks (coalescing stays per instance)', async function () {
+      const [a] = await instances(1, text('x'), { url: REDIS_URL, coalesce: false })
+      await send(a.url + '/n')
+      expect(a.cache.stats().l2!.locks).to.equal(undefined)
+      expect(await raw.exists(redisKeys(namespace).lock(`${namespace}:GET:/n?`))).to.equal(0)
     })
 
     it('without redis, has no l2 in stats', async function () {

@@ -6,10 +6,14 @@
  * When Redis (or the redis-server binary) is missing, a Redis suite FAILS if `CI=true` (CI must
  * exercise the Redis tier) and is otherwise skipped, with one line saying why for the whole run.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
+import { mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { promisify } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createClient, type RedisClientType } from '@keyv/redis'
 import { escapeGlob, redisKeys } from '../../src/l2.js'
@@ -39,10 +43,13 @@ export async function redisProblem (): Promise<string | undefined> {
   return await reachable
 }
 
-/** Why redis-server cannot be started here, or undefined. */
-function serverProblem (): string | undefined {
-  const r = spawnSync('redis-server', ['--version'], { encoding: 'utf8' })
-  return r.error === undefined && r.status === 0 ? undefined : `redis-server is not runnable (${r.error?.message ?? r.stderr})`
+/** Why redis-server (and, for a Cluster, redis-cli) cannot be run here, or undefined. */
+function serverProblem (cli = false): string | undefined {
+  for (const binary of cli ? ['redis-server', 'redis-cli'] : ['redis-server']) {
+    const r = spawnSync(binary, ['--version'], { encoding: 'utf8' })
+    if (r.error !== undefined || r.status !== 0) return `${binary} is not runnable (${r.error?.message ?? r.stderr})`
+  }
+  return undefined
 }
 
 /** Fails (CI) or skips (elsewhere) the current suite or test for `problem`. */
@@ -64,6 +71,12 @@ export async function requireRedis (ctx: Mocha.Context): Promise<void> {
 /** In a `before`/`it`: fail or skip unless this machine can start its own redis-server. */
 export function requireRedisServer (ctx: Mocha.Context): void {
   const problem = serverProblem()
+  if (problem !== undefined) unavailable(ctx, problem)
+}
+
+/** In a `before`/`it`: fail or skip unless this machine can start a Redis Cluster (redis-server and redis-cli). */
+export function requireRedisCluster (ctx: Mocha.Context): void {
+  const problem = serverProblem(true)
   if (problem !== undefined) unavailable(ctx, problem)
 }
 
@@ -151,6 +164,86 @@ export class RedisServer {
   /** Undoes `pause`. */
   resume (): void {
     this.child?.kill('SIGCONT')
+  }
+}
+
+/**
+ * A Redis Cluster of three masters (no replicas) on spare loopback ports, created with
+ * `redis-cli --cluster create`, its node files in a temporary directory; torn down by `stop()`.
+ */
+export class RedisClusterServers {
+  private constructor (readonly ports: number[], private readonly dir: string, private readonly children: ChildProcess[]) {}
+
+  get rootNodes (): Array<{ url: string }> {
+    return this.ports.map(port => ({ url: `redis://127.0.0.1:${port}` }))
+  }
+
+  /** Starts the nodes, joins them, and waits until every node reports `cluster_state:ok`. */
+  static async start (masters = 3): Promise<RedisClusterServers> {
+    const dir = mkdtempSync(path.join(tmpdir(), 'cachefront-cluster-'))
+    const ports: number[] = []
+    for (let i = 0; i < masters; i++) ports.push(await freePort())
+    const children = ports.map(port => {
+      const child = spawn('redis-server', [
+        '--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
+        '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--dir', dir,
+        '--save', '', '--appendonly', 'no', '--daemonize', 'no'
+      ], { stdio: 'ignore' })
+      killOnExit.add(child)
+      return child
+    })
+    const cluster = new RedisClusterServers(ports, dir, children)
+    try {
+      for (const port of ports) {
+        let up = false
+        for (let i = 0; i < 100 && !up; i++) if (!(up = await answers(port))) await sleep(50)
+        if (!up) throw new Error(`cluster node on port ${port} did not answer within 5 s`)
+      }
+      await promisify(execFile)('redis-cli', [
+        '--cluster', 'create', ...ports.map(p => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'
+      ], { timeout: 20_000 })
+      for (const port of ports) {
+        const client = await rawClient(`redis://127.0.0.1:${port}`)
+        try {
+          const deadline = Date.now() + 15_000
+          while (!/cluster_state:ok/.test(await client.sendCommand(['CLUSTER', 'INFO']) as string)) {
+            if (Date.now() > deadline) throw new Error(`cluster node ${port}: cluster_state not ok after 15 s`)
+            await sleep(100)
+          }
+        } finally {
+          client.destroy()
+        }
+      }
+    } catch (err) {
+      await cluster.stop()
+      throw err
+    }
+    return cluster
+  }
+
+  /** Runs `fn` with a plain client on each node (keys of one namespace live on one of them). */
+  async eachNode<T> (fn: (client: RedisClientType) => Promise<T>): Promise<T[]> {
+    const out: T[] = []
+    for (const port of this.ports) {
+      const client = await rawClient(`redis://127.0.0.1:${port}`)
+      try {
+        out.push(await fn(client))
+      } finally {
+        client.destroy()
+      }
+    }
+    return out
+  }
+
+  async stop (): Promise<void> {
+    await Promise.all(this.children.map(async child => {
+      killOnExit.delete(child)
+      if (child.exitCode !== null || child.signalCode !== null) return
+      const exited = once(child, 'exit')
+      child.kill('SIGKILL')
+      await exited
+    }))
+    rmSync(this.dir, { recursive: true, force: true })
   }
 }
 
