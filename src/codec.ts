@@ -59,7 +59,7 @@ export function encode (value: Stored, options: EncodeOptions = { compressAbove:
 export function encodeWithStats (value: Stored, options: EncodeOptions = { compressAbove: DEFAULT_COMPRESS_ABOVE }): Encoded {
   let header: object = value
   let body: Buffer = EMPTY
-  if (value.type === 'response') {
+  if (value.type !== 'vary') {
     const { body: b, ...rest } = value
     header = rest
     body = b
@@ -111,7 +111,7 @@ export function decode (buf: Buffer): Stored | undefined {
     const fields = header as Record<string, unknown>
     const rest = buf.subarray(headerEnd)
 
-    if (fields.type !== 'response') {
+    if (fields.type === 'vary') {
       if (rest.length !== 0 || flags !== 0 || bodyLength !== 0) return undefined
       return isStored(fields) ? fields : undefined
     }

@@ -7,14 +7,16 @@
  *   revalidate | miss → coalesce → origin → policy → store → write
  */
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import { AsyncLocalStorage } from 'node:async_hooks'
 import fresh from 'fresh'
 import type { Entry, Stored } from './entry.js'
 import { Coalescer, type Flight } from './coalesce.js'
 import { primaryKey, resourceOf, userOf } from './key.js'
 import { Metrics, type Stats } from './metrics.js'
+import { Activity } from './activity.js'
 import type { Route, Settings } from './options.js'
 import {
-  isCacheableMethod, isErrorStatus, isSafeMethod, requestDirectives, storability, usability, usableOnError,
+  effectiveDirectives, explicitLifetime, isCacheableMethod, isErrorStatus, isSafeMethod, requestDirectives, storability, usability, usableOnError,
   type ResponseHeaders, type Storable,
 } from './policy.js'
 import type { CacheControl } from './cache-control.js'
@@ -96,6 +98,8 @@ interface Txn<C> {
   cc: CacheControl
   /** The request's variant suffix once known ('' when the response does not vary). */
   variant: string
+  /** Tags of the values (`cache.wrap`) read while this response was produced. */
+  deps?: Set<string>
   /** Settles when what `commit` stored is in L2 (a cross-instance lock is released after it). */
   written?: Promise<void>
 }
@@ -107,8 +111,15 @@ const CLIENT_CONDITIONALS = ['if-none-match', 'if-modified-since']
 
 export class Engine {
   readonly metrics = new Metrics()
+  /** Recent activity for the dashboard: per-second counts, top paths, origin latency, purges. */
+  readonly activity = new Activity(this.metrics)
   private readonly coalescer: Coalescer<Outcome>
   private readonly refreshing = new Set<string>()
+  /**
+   * Set by the values API once it is used: origins then run inside a scope that collects the
+   * tags of the values they read, and responses are stored with those tags (values.ts).
+   */
+  dependencies: AsyncLocalStorage<Set<string>> | undefined
   /** Degraded paths currently failing, each logged once when it started. */
   private readonly failing = new Set<string>()
   private readonly cs: ReturnType<typeof cacheStatusValues>
@@ -144,6 +155,7 @@ export class Engine {
       const now = Date.now()
       if (usability(found, cc, now) === 'fresh') {
         this.metrics.hits++
+        this.activity.hit(resource)
         writeEntry(res, found, req.headers, method === 'HEAD', 'HIT', this.cs.hit, now)
         return
       }
@@ -163,12 +175,14 @@ export class Engine {
         varyMiss = true
       }
     }
-    const entry = stored
+    // A response key never holds a value record (their key spaces differ); anything else is a miss.
+    const entry = stored?.type === 'response' ? stored : undefined
     const now = Date.now()
     if (entry !== undefined) {
       switch (usability(entry, t.cc, now)) {
         case 'fresh':
           this.metrics.hits++
+          this.activity.hit(t.resource)
           return this.write(t, entry, 'HIT', this.cs.hit, now)
         case 'stale-ok':
           this.metrics.stale++
@@ -198,6 +212,7 @@ export class Engine {
       if (outcome !== undefined && this.selects(outcome, t)) {
         this.metrics.coalesced++
         this.metrics.hits++
+        this.activity.hit(t.resource)
         return this.write(t, outcome.entry, 'HIT', this.cs.collapsed, Date.now())
       }
       // The leader's response was not stored for everyone, or was another variant: go yourself.
@@ -210,6 +225,7 @@ export class Engine {
       flight.settle({ entry: shared.found, variant: t.variant })
       this.metrics.coalesced++
       this.metrics.hits++
+      this.activity.hit(t.resource)
       return this.write(t, shared.found, 'HIT', this.cs.collapsed, Date.now())
     }
     const lock = shared?.lock
@@ -250,7 +266,8 @@ export class Engine {
     const capture = new Capture(this, t, stale, conditional, flight, false, bypassStatus, varyMiss)
     const call: OriginCall = { headers: originHeaders(t.headers, conditional ? stale : undefined), detached: false }
     try {
-      t.origin.forward(t.req, t.res, t.ctx, call, capture)
+      if (this.dependencies === undefined) t.origin.forward(t.req, t.res, t.ctx, call, capture)
+      else this.dependencies.run(t.deps = new Set(), () => t.origin.forward(t.req, t.res, t.ctx, call, capture))
     } catch (err) {
       capture.settle(undefined)
       throw err
@@ -267,27 +284,57 @@ export class Engine {
     capture.onDone = () => this.refreshing.delete(id)
     const call: OriginCall = { headers: originHeaders(t.headers, entry.validator ? entry : undefined), detached: true }
     try {
-      t.origin.detached(t.req, t.ctx, call, capture)
+      if (this.dependencies === undefined) t.origin.detached(t.req, t.ctx, call, capture)
+      else this.dependencies.run(t.deps = new Set(), () => t.origin.detached(t.req, t.ctx, call, capture))
     } catch (err) {
       capture.error(err as Error)
     }
   }
 
-  /** Methods the cache does not store: unsafe ones invalidate what they changed (§4.4). */
+  /**
+   * Methods the cache does not store: unsafe ones invalidate what they changed (§4.4). A POST
+   * answered with explicit freshness and a Content-Location naming its own URI is the new state
+   * of that resource (RFC 9110 §9.3.3): it is stored as the GET response instead (write-through).
+   */
   private pass<C> (req: IncomingMessage, res: ServerResponse, route: Route, origin: Origin<C>, ctx: C, method: string): void {
     this.metrics.bypassed++
     const engine = this
     const unsafe = !isSafeMethod(method)
     const decision: HeadDecision = { forward: true, remove: NONE, add: ['cache-status', this.cs.method] }
+    let capture: Capture | undefined
     origin.forward(req, res, ctx, { headers: req.headers, detached: false }, {
       head (status, headers) {
-        if (unsafe && status >= 200 && status < 400) engine.invalidateAfterUnsafe(req, route, headers)
+        if (!unsafe || status < 200 || status >= 400) return decision
+        engine.invalidateAfterUnsafe(req, route, headers)
+        if (method !== 'POST' || status >= 300) return decision
+        const t = engine.writeThrough(req, res, route, origin, ctx, headers)
+        if (t === undefined) return decision
+        capture = new Capture(engine, t, undefined, false, undefined, true, undefined, false)
+        capture.head(status, headers)
         return decision
       },
-      data () {},
-      end () {},
-      error () { return undefined },
+      data (chunk) { capture?.data(chunk) },
+      end () { capture?.end() },
+      error (err) { capture?.error(err); return undefined },
     })
+  }
+
+  /** The GET transaction a POST's answer is stored under, when §9.3.3 allows it; else undefined. */
+  private writeThrough<C> (req: IncomingMessage, res: ServerResponse, route: Route, origin: Origin<C>, ctx: C, headers: ResponseHeaders): Txn<C> | undefined {
+    const location = headers['content-location']
+    if (typeof location !== 'string' || location === '') return undefined
+    const url = urlOf(req)
+    let target: URL
+    try { target = new URL(location, `http://${req.headers.host ?? 'localhost'}${url}`) } catch { return undefined }
+    if (target.host !== (req.headers.host ?? 'localhost')) return undefined
+    const resource = resourceOf(url, route.key.ignore)
+    if (resourceOf(target.pathname + target.search, route.key.ignore) !== resource) return undefined
+    const user = userOf(route.user, req)
+    const cc = effectiveDirectives(headers, route.rules.targeted)
+    // Only the origin's own freshness makes a POST answer a GET response; a route ttl does not.
+    if (explicitLifetime(cc, headers, Date.now(), user !== undefined) === undefined) return undefined
+    const key = primaryKey(this.settings.namespace, 'GET', resource, user, route.key, req.headers)
+    return { req, headers: req.headers, res, route, origin, ctx, method: 'GET', key, resource, user, cc: requestDirectives(req.headers), variant: '' }
   }
 
   private bypass<C> (req: IncomingMessage, res: ServerResponse, origin: Origin<C>, ctx: C, status: string): void {
@@ -357,6 +404,7 @@ export class Engine {
   }
 
   async close (): Promise<void> {
+    this.activity.close()
     this.coalescer.releaseAll()
     await this.redis?.close()
     await this.store.close()
@@ -440,6 +488,7 @@ export class Engine {
 
   private tagsFor (t: Txn<unknown>, headers: ResponseHeaders): string[] {
     const tags = [urlTag(t.resource)]
+    if (t.deps !== undefined) for (const dep of t.deps) tags.push(dep)
     const route = t.route.tags
     const names = typeof route === 'function' ? route(t.req, t.res) : route
     if (names) for (const name of names) tags.push(userTag(name))
@@ -469,6 +518,8 @@ class Capture implements Sink {
   private headers: OutgoingHttpHeaders = {}
   private policy: Storable | undefined
   private readonly requestTime = Date.now()
+  /** For the origin latency the dashboard shows (finer than requestTime). */
+  private readonly sent = performance.now()
   private responseTime = 0
   private seenHead = false
   /** A 304 answer held until the body is stored (a conditional request on a storable miss). */
@@ -498,6 +549,7 @@ class Capture implements Sink {
     this.status = status
     this.headers = headers
     this.responseTime = Date.now()
+    engine.activity.origin(performance.now() - this.sent)
     const now = this.responseTime
     engine.recovered('origin')
 
@@ -531,14 +583,20 @@ class Capture implements Sink {
     const xCache = this.bypassStatus !== undefined ? 'BYPASS' : stale !== undefined ? 'EXPIRED' : 'MISS'
     if (reason !== undefined) {
       engine.metrics.notStored++
-      if (this.bypassStatus === undefined) engine.metrics.misses++
+      if (this.bypassStatus === undefined) {
+        engine.metrics.misses++
+        engine.activity.miss(t.resource)
+      }
       this.settle(undefined)
       if (this.detached) this.finish()
       return { forward: true, remove, add: ['x-cache', xCache, 'cache-status', `${this.bypassStatus ?? this.fwd()}; detail=${reason}`] }
     }
     this.policy = policy as Storable
     this.mode = 'store'
-    if (this.bypassStatus === undefined) engine.metrics.misses++
+    if (this.bypassStatus === undefined) {
+      engine.metrics.misses++
+      engine.activity.miss(t.resource)
+    }
     const add = ['x-cache', xCache, 'cache-status', `${this.bypassStatus ?? this.fwd()}; stored`]
 
     // A conditional request on a storable miss: the cache answers 304 itself when the new

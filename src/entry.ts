@@ -77,7 +77,28 @@ export interface VaryRecord {
   size: number
 }
 
-export type Stored = Entry | VaryRecord
+/**
+ * A value cached through `cache.wrap` / `cache.set` (not a response): its serialized bytes, and
+ * the same freshness bookkeeping as a response, in absolute ms.
+ */
+export interface ValueRecord {
+  v: typeof ENTRY_VERSION
+  type: 'value'
+  /** The serialized value. */
+  body: Buffer
+  /** How `body` decodes: JSON, a Buffer as it is, or the caller's serializer. */
+  format: 'json' | 'buffer' | 'custom'
+  /** Epoch ms when the value was loaded. */
+  responseTime: number
+  staleAt: number
+  deleteAt: number
+  swr: number
+  sie: number
+  tags: string[]
+  size: number
+}
+
+export type Stored = Entry | VaryRecord | ValueRecord
 
 /**
  * Readers validate: a value from a store is trusted only when it has this version and shape.
@@ -88,6 +109,10 @@ export function isStored(value: unknown): value is Stored {
   const s = value as Record<string, unknown>
   if (s.v !== ENTRY_VERSION || typeof s.deleteAt !== 'number' || !Array.isArray(s.tags)) return false
   if (s.type === 'vary') return Array.isArray(s.vary)
+  if (s.type === 'value') {
+    return Buffer.isBuffer(s.body) && typeof s.staleAt === 'number' &&
+      (s.format === 'json' || s.format === 'buffer' || s.format === 'custom')
+  }
   return s.type === 'response' &&
     typeof s.status === 'number' &&
     Array.isArray(s.raw) && Array.isArray(s.raw304) &&

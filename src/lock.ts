@@ -49,6 +49,8 @@ export interface LockStats {
   found: number
   /** Misses coalesced in-process only, because Redis was unavailable. */
   unavailable: number
+  /** Locks this instance had given up but could not release at the time (Redis failing), removed once Redis answered again. */
+  reclaimed: number
 }
 
 /** The leader's lock. */
@@ -78,10 +80,30 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `
 
+/** KEYS: locks; ARGV: their tokens, in the same order. RELEASE for each; returns how many it deleted. */
+const RELEASE_ALL = `
+local deleted = 0
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[i] then deleted = deleted + redis.call('DEL', key) end
+end
+return deleted
+`
+
+/** Orphaned locks given back per script call. */
+const RECLAIM_BATCH = 200
+
 export class Locks {
-  private readonly counts: LockStats = { acquired: 0, contended: 0, notified: 0, polled: 0, found: 0, unavailable: 0 }
+  private readonly counts: LockStats = { acquired: 0, contended: 0, notified: 0, polled: 0, found: 0, unavailable: 0, reclaimed: 0 }
   /** key → the ears of the `lead` calls for it. */
   private readonly ears = new Map<string, Set<Ear>>()
+  /**
+   * token → lock: locks this instance gave up whose release failed (a timeout, or skipped while
+   * the breaker was open), or whose SET NX failed but may have been applied late. Left in Redis,
+   * each would hold every instance's misses for its key until it expired (lockTimeout): they are
+   * given back, by compare-and-delete, as soon as Redis answers again (`reclaim`).
+   */
+  private readonly orphans = new Map<string, { lock: string, until: number }>()
+  private reclaiming: Promise<void> | undefined
   private closed = false
 
   constructor (private readonly store: RedisStore, private readonly options: LocksOptions) {}
@@ -114,9 +136,13 @@ export class Locks {
     for (;;) {
       ear.heard = undefined
       if (this.closed || !this.store.available) return this.unavailable()
+      if (this.orphans.size > 0) await this.reclaim()
       const token = randomBytes(16).toString('base64url')
       const r = await this.store.call('lock', ['SET', lock, token, 'NX', 'PX', String(this.options.ttlMs)])
-      if (!r.ok) return this.unavailable()
+      if (!r.ok) {
+        this.orphan(lock, token)
+        return this.unavailable()
+      }
       if (r.value === 'OK') {
         this.counts.acquired++
         const held = this.holder(key, lock, token)
@@ -157,10 +183,35 @@ export class Locks {
     }
   }
 
+  /**
+   * Gives back the orphaned locks (see `orphans`) that have not expired yet: one compare-and-delete
+   * script for a batch of them, so a lock another holder took since is left alone. Called before
+   * each lock attempt while there are any, and when the breaker closes (redis.ts).
+   */
+  async reclaim (): Promise<void> {
+    if (this.reclaiming !== undefined) return await this.reclaiming
+    const now = Date.now()
+    for (const [token, o] of this.orphans) if (o.until <= now) this.orphans.delete(token)
+    if (this.orphans.size === 0 || this.closed || !this.store.available) return
+    const batch = [...this.orphans].slice(0, RECLAIM_BATCH)
+    const run = async (): Promise<void> => {
+      const r = await this.store.call('lock', ['EVAL', RELEASE_ALL, String(batch.length), ...batch.map(([, o]) => o.lock), ...batch.map(([token]) => token)])
+      if (!r.ok) return
+      for (const [token] of batch) this.orphans.delete(token)
+      this.counts.reclaimed += Number(r.value)
+    }
+    this.reclaiming = run().finally(() => { this.reclaiming = undefined })
+    return await this.reclaiming
+  }
+
   /** Ends every wait (their callers go to the origin). */
   close (): void {
     this.closed = true
     for (const key of [...this.ears.keys()]) this.notify(key, 'closed')
+  }
+
+  private orphan (lock: string, token: string): void {
+    this.orphans.set(token, { lock, until: Date.now() + this.options.ttlMs })
   }
 
   private unavailable (): undefined {
@@ -177,6 +228,7 @@ export class Locks {
         void (async () => {
           if (written !== undefined) await written
           const r = await this.store.call('lock', ['EVAL', RELEASE, '1', lock, token])
+          if (!r.ok) this.orphan(lock, token)
           // A later miss on this instance may be waiting for this instance's own lock (its L2
           // read overlapped the flight); it hears no notice from its own instance.
           this.notify(key, written === undefined ? 'release' : 'set')

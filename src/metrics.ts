@@ -45,6 +45,10 @@ export interface Stats {
   originErrors: number
   /** Clients that left before their response was complete (nothing partial is stored). */
   aborted: number
+  /** Values answered from the store by `wrap` and `get`. */
+  valueHits: number
+  /** Value loaders that threw (`wrap`, background refreshes). */
+  loaderErrors: number
   /** Stored values that could not be read and were dropped. */
   corrupt: number
   /** Entries evicted from L1 to stay within maxBytes. */
@@ -72,5 +76,7 @@ export class Metrics {
   refreshes = 0
   originErrors = 0
   aborted = 0
+  valueHits = 0
+  loaderErrors = 0
   corrupt = 0
 }

@@ -74,6 +74,12 @@ export interface CacheOptions {
   cacheStatus?: string
   /** Where degraded states are reported. Default: pino at level `warn` on stderr. */
   logger?: Logger
+  /**
+   * Track which values (`cache.wrap`) each response read, so purging a value's tag purges the
+   * responses built from it. Costs an AsyncLocalStorage scope per miss (and, on Node 20, async
+   * hooks for the process); `false` turns it off.
+   */
+  dependencies?: boolean
 }
 
 /** Options of `createCache({ redis })`. */
@@ -138,6 +144,7 @@ export const DEFAULTS = {
   targeted: ['cdn-cache-control', 'surrogate-control'],
   tagHeaders: ['surrogate-key', 'cache-tag'],
   cacheStatus: 'cachefront',
+  dependencies: true,
   redis: {
     url: 'redis://127.0.0.1:6379',
     commandTimeout: '250ms',
@@ -159,6 +166,7 @@ export interface Settings {
   keep: number
   tagHeaders: string[]
   cacheStatus: string
+  dependencies: boolean
   logger: Logger
   /** The Redis tier, parsed; undefined without one. */
   redis?: RedisSettings
@@ -216,6 +224,7 @@ export function resolveSettings (options: CacheOptions = {}): Settings {
     keep: parseDuration(options.keep ?? DEFAULTS.keep, 'keep'),
     tagHeaders: (options.tagHeaders ?? DEFAULTS.tagHeaders).map(h => h.toLowerCase()),
     cacheStatus: options.cacheStatus ?? DEFAULTS.cacheStatus,
+    dependencies: options.dependencies ?? DEFAULTS.dependencies,
     logger: options.logger ?? pino({ name: 'cachefront', level: process.env.CACHEFRONT_LOG_LEVEL ?? 'warn' }),
     redis: resolveRedis(options.redis),
     route: { rules: base, key: planKey(options.key), user: options.key?.user, bypass: false },

@@ -41,6 +41,8 @@ export class RedisTier {
       onStateChange: (state, err) => {
         if (state === 'open') logger.warn({ err, state }, 'cachefront: Redis tier circuit open; Redis is skipped until the cool-down ends')
         else logger.info({ state }, `cachefront: Redis tier circuit ${state}`)
+        // Locks given up while Redis failed may still stand there; give them back now.
+        if (state === 'closed') void this.locks?.reclaim()
       },
     })
     this.locks = redis.coalesce ? new Locks(this.store, { ttlMs: settings.lockTimeout, pollMs: redis.lockPoll }) : undefined
