@@ -16,8 +16,9 @@ function newestSource () {
   for (const dir of ['proxy', 'src']) {
     const full = path.join(root, dir)
     if (!existsSync(full)) continue
-    for (const name of readdirSync(full)) {
-      if (name.endsWith('.ts')) newest = Math.max(newest, statSync(path.join(full, name)).mtimeMs)
+    // Subfolders too (src/dashboard), with the dashboard's page files.
+    for (const name of readdirSync(full, { recursive: true })) {
+      if (/\.(ts|html|css|js)$/.test(name)) newest = Math.max(newest, statSync(path.join(full, name)).mtimeMs)
     }
   }
   return newest

@@ -6,13 +6,16 @@
  *   GET  /metrics  Prometheus text
  *   GET  /healthz  the process is alive
  *   GET  /readyz   listening and not shutting down; reports the Redis tier's state without failing on it
+ *   GET  /         the dashboard (src/dashboard): the page, /assets/*, and /api/* (token required)
  *
  * Without a configured token, purging is disabled (403), never open.
  */
-import { createHash, timingSafeEqual } from 'node:crypto'
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
-import { z } from 'zod'
-import type { Invalidation } from '../src/index.js'
+import type { DashboardHandler, Invalidation } from '../src/index.js'
+import { PURGE_SHAPE, purgeDenied, purgeRequest } from '../src/dashboard/auth.js'
+
+// The token check and the purge shape are the dashboard's too: one copy, in src/dashboard.
+export { bearerMatches, purgeDenied, purgeRequest } from '../src/dashboard/auth.js'
 
 export interface Readiness {
   ready: boolean
@@ -29,43 +32,15 @@ export interface AdminBackend {
   readiness(): Readiness
   /** Counts a purge (by kind) where it was requested. */
   purged?(kind: string): void
+  /** The dashboard, served at `/`, `/assets/*` and `/api/*`. */
+  dashboard?: DashboardHandler
 }
 
 const MAX_BODY = 64 * 1024
 
-const PURGE_SHAPE = 'expected a JSON object with exactly one of "url", "key", "tag", "prefix" (non-empty strings) or "all": true'
-export const purgeRequest = z.union([
-  z.strictObject({ url: z.string().min(1) }),
-  z.strictObject({ key: z.string().min(1) }),
-  z.strictObject({ tag: z.string().min(1) }),
-  z.strictObject({ prefix: z.string().min(1) }),
-  z.strictObject({ all: z.literal(true) }),
-])
-
 /** The kind of an invalidation, for metrics and logs. */
 export function purgeKind (what: Invalidation): string {
   return Object.keys(what)[0]
-}
-
-/**
- * Checks `Authorization: Bearer <token>` in constant time: both sides are hashed first, so
- * neither the comparison nor its length reveals anything about the token.
- */
-export function bearerMatches (header: string | undefined, token: string): boolean {
-  const m = header === undefined ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header)
-  const given = createHash('sha256').update(m === null ? '' : m[1]).digest()
-  const expected = createHash('sha256').update(token).digest()
-  return timingSafeEqual(given, expected) && m !== null
-}
-
-/**
- * Authorizes a purge: undefined when it may proceed, else the status and message to answer.
- * Shared by the admin API and `PURGE` on the main port.
- */
-export function purgeDenied (token: string | undefined, authorization: string | undefined): [number, string] | undefined {
-  if (token === undefined) return [403, 'purging is disabled: configure admin.token (or CACHEFRONT_ADMIN_TOKEN)']
-  if (!bearerMatches(authorization, token)) return [401, 'a valid Authorization: Bearer <token> is required']
-  return undefined
 }
 
 export function createAdminServer (backend: AdminBackend, onError: (err: unknown, what: string) => void): http.Server {
@@ -84,6 +59,9 @@ async function route (backend: AdminBackend, req: IncomingMessage, res: ServerRe
   const path = (req.url ?? '/').split('?')[0]
   const method = req.method ?? 'GET'
   const get = method === 'GET' || method === 'HEAD'
+  if (backend.dashboard !== undefined && (path === '/' || path.startsWith('/assets/') || path.startsWith('/api/'))) {
+    return backend.dashboard(req, res)
+  }
   switch (path) {
     case '/purge':
       if (method !== 'POST') return notAllowed(res, 'POST')
@@ -106,7 +84,7 @@ async function route (backend: AdminBackend, req: IncomingMessage, res: ServerRe
       return json(res, readiness.ready ? 200 : 503, readiness)
     }
     default:
-      return json(res, 404, { error: `no admin endpoint ${path}; try POST /purge, GET /stats, /metrics, /healthz, /readyz` })
+      return json(res, 404, { error: `no admin endpoint ${path}; try POST /purge, GET /stats, /metrics, /healthz, /readyz, or / (the dashboard)` })
   }
 }
 

@@ -10,6 +10,7 @@ import { runPrimary, runWorker } from './cluster.js'
 import { ConfigError, loadConfig, maskSecrets, OVERRIDES, type Flags, type ProxyConfig } from './config.js'
 import { HELP, NAME } from './help.js'
 import { createProxy } from './server.js'
+import { warmCommand } from './warm.js'
 
 function parseFlags (argv: string[]) {
   const options: NonNullable<ParseArgsConfig['options']> = {
@@ -34,6 +35,7 @@ function version (): string {
 
 /** Runs the CLI; resolves with an exit code when it is done before serving (help, errors). */
 export async function main (argv: string[], env: NodeJS.ProcessEnv): Promise<number | undefined> {
+  if (argv[0] === 'warm') return warmCommand(argv.slice(1), env)
   let flags: ReturnType<typeof parseFlags>
   try {
     flags = parseFlags(argv)

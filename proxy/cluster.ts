@@ -10,16 +10,19 @@
 import cluster, { type Worker } from 'node:cluster'
 import type { Logger } from 'pino'
 import { AggregatorRegistry } from 'prom-client'
-import { parseDuration, type Invalidation, type Stats } from '../src/index.js'
+import { createDashboard, mergeSnapshots, parseDuration, snapshotOf, type DashboardSnapshot, type Invalidation, type Stats } from '../src/index.js'
+import { PurgeLog } from '../src/activity.js'
 import { createAdminServer, type AdminBackend } from './admin.js'
 import type { ProxyConfig } from './config.js'
 import { createProxy } from './server.js'
+import { reachable, warmAtStartup } from './warm.js'
 
 /** Messages between the primary and its workers; `cachefront` tells them apart from prom-client's. */
 type Message =
-  | { cachefront: 'ready' }
+  | { cachefront: 'ready', url?: string }
   | { cachefront: 'purge', id: number, what: Invalidation }
   | { cachefront: 'stats', id: number }
+  | { cachefront: 'dashboard', id: number }
   | { cachefront: 'shutdown' }
   | { cachefront: 'reply', id: number, result?: unknown, error?: string }
   /** A worker asks the primary to purge everywhere (PURGE on the main port). */
@@ -76,6 +79,12 @@ export async function runPrimary (config: ProxyConfig, logger: Logger): Promise<
     return counts.reduce((a, b) => Math.max(a, b), 0)
   }
 
+  // Purges asked for here are listed on the dashboard (each worker runs them, so theirs would repeat).
+  const purgeLog = new PurgeLog()
+  const purgeTracked = (what: Invalidation) => purgeLog.track(what, purgeEverywhere(what))
+  const stopWarming = new AbortController()
+  let warmed = false
+
   let everReady = false
   const fork = () => {
     const worker = cluster.fork()
@@ -84,10 +93,15 @@ export async function runPrimary (config: ProxyConfig, logger: Logger): Promise<
       if (m.cachefront === 'ready') {
         ready.add(worker)
         everReady = true
+        // The config's warm list, once, when every worker serves.
+        if (!warmed && ready.size === config.workers && config.warm !== undefined && m.url !== undefined) {
+          warmed = true
+          void warmAtStartup(config.warm, reachable(m.url), logger, stopWarming.signal).catch(() => {})
+        }
       }
       else if (m.cachefront === 'reply') asker.reply(m)
       else if (m.cachefront === 'purge-all') {
-        purgeEverywhere(m.what).then(
+        purgeTracked(m.what).then(
           result => worker.send({ cachefront: 'reply', id: m.id, result }),
           err => worker.send({ cachefront: 'reply', id: m.id, error: (err as Error).message }),
         )
@@ -110,13 +124,19 @@ export async function runPrimary (config: ProxyConfig, logger: Logger): Promise<
 
   const backend: AdminBackend = {
     token: config.admin.token,
-    invalidate: purgeEverywhere,
+    invalidate: purgeTracked,
     stats: async () => {
       const all = await everyWorker(id => ({ cachefront: 'stats', id })) as { cache: Stats, requests: Record<string, number> }[]
       return { workers: all.length, cache: sum(all.map(s => s.cache)), requests: sum(all.map(s => s.requests)), perWorker: all }
     },
     metrics: async () => ({ contentType: aggregator.contentType, body: await aggregator.clusterMetrics() }),
     readiness: () => ({ ready: !stopping && ready.size === config.workers, workers: { ready: ready.size, configured: config.workers } }),
+  }
+  if (config.admin.enabled) {
+    backend.dashboard = createDashboard({
+      snapshot: async () => mergeSnapshots(await everyWorker(id => ({ cachefront: 'dashboard', id })) as DashboardSnapshot[], purgeLog.list()),
+      invalidate: purgeTracked,
+    }, { token: config.admin.token, title: 'cachefront-proxy' })
   }
   const admin = config.admin.enabled ? createAdminServer(backend, (err, what) => logger.error({ err }, `${what} failed`)) : undefined
   if (admin !== undefined) {
@@ -138,6 +158,8 @@ export async function runPrimary (config: ProxyConfig, logger: Logger): Promise<
       process.exit(1)
     }
     stopping = true
+    stopWarming.abort()
+    backend.dashboard?.close()
     logger.info(`${signal}: shutting down ${live().length} workers`)
     // Workers bound their own shutdown; this bounds a worker that hangs anyway.
     setTimeout(() => {
@@ -166,6 +188,8 @@ export async function runWorker (config: ProxyConfig, logger: Logger): Promise<v
     logger: logger.child({ worker: cluster.worker?.id }),
     admin: false,
     defaultMetrics: true,
+    // The primary warms, once every worker listens.
+    warm: false,
     invalidate: what => asker.ask(send, id => ({ cachefront: 'purge-all', id, what })) as Promise<number>,
   })
   new AggregatorRegistry() // eslint-disable-line no-new -- answers the primary's metric requests
@@ -182,10 +206,12 @@ export async function runWorker (config: ProxyConfig, logger: Logger): Promise<v
     if (!isMessage(m)) return
     if (m.cachefront === 'reply') return asker.reply(m)
     if (m.cachefront === 'shutdown') return void stop()
-    if (m.cachefront === 'purge' || m.cachefront === 'stats') {
+    if (m.cachefront === 'purge' || m.cachefront === 'stats' || m.cachefront === 'dashboard') {
       const work = m.cachefront === 'purge'
         ? proxy.invalidate(m.what)
-        : Promise.resolve({ cache: proxy.cache.stats(), requests: { ...proxy.metrics.requestCounts }, pid: process.pid })
+        : m.cachefront === 'dashboard'
+          ? Promise.resolve(snapshotOf(proxy.cache.engine))
+          : Promise.resolve({ cache: proxy.cache.stats(), requests: { ...proxy.metrics.requestCounts }, pid: process.pid })
       work.then(
         result => send({ cachefront: 'reply', id: m.id, result }),
         err => send({ cachefront: 'reply', id: m.id, error: (err as Error).message }),
@@ -198,14 +224,15 @@ export async function runWorker (config: ProxyConfig, logger: Logger): Promise<v
   // The primary going away means nobody restarts or administers this worker.
   process.on('disconnect', () => void stop())
 
+  let url: string
   try {
-    await proxy.listen()
+    ({ url } = await proxy.listen())
   } catch (err) {
     logger.fatal((err as Error).message)
     await proxy.close()
     process.exit(1)
   }
-  send({ cachefront: 'ready' })
+  send({ cachefront: 'ready', url })
 }
 
 function sum<T extends object> (items: T[]): T {

@@ -201,6 +201,24 @@ export const configSchema = z.strictObject({
     /** The level of the one-line-per-request access log; false: none. */
     access: z.union([logLevel, z.literal(false)], { error: `expected one of ${LOG_LEVELS.join(', ')} or false` }).default('info'),
   }).prefault({}),
+  /**
+   * URLs requested through the proxy once it listens, to fill the cache: paths, or absolute
+   * URLs (sent to this proxy with their host in Host). A list, or urls/file/sitemap with a
+   * concurrency. With --workers, the primary warms once every worker is ready.
+   */
+  warm: z.union([
+    z.array(z.string().min(1), { error: 'expected a list of URLs or paths' }),
+    z.strictObject({
+      urls: z.array(z.string().min(1), { error: 'expected a list of URLs or paths' }).default([]),
+      /** A file listing URLs, one per line (# comments). */
+      file: z.string().min(1).optional(),
+      /** A sitemap.xml: a file, or an http(s) URL. */
+      sitemap: z.string().min(1).optional(),
+      concurrency: z.number({ error: 'expected an integer from 1 to 256' }).int().min(1).max(256).default(4),
+    }),
+  ], { error: 'expected a list of URLs, or { urls, file, sitemap, concurrency }' })
+    .transform(w => (Array.isArray(w) ? { urls: w, concurrency: 4 } : w))
+    .optional(),
   /** Processes serving requests (node:cluster); share a cache only through redis. */
   workers: z.number({ error: 'expected an integer from 1 to 64' }).int().min(1).max(64).default(1),
 })

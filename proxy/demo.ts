@@ -151,6 +151,7 @@ async function main (): Promise<void> {
   process.stdout.write(`   legacy API       ${upstream}  ${dim(`(${delayMs} ms per request; see examples/legacy-api/README.md)`)}\n`)
   process.stdout.write(`   cachefront-proxy ${urls.url}  ${dim('(in-memory store, no route rules: a pure RFC 9111 shared cache)')}\n`)
   process.stdout.write(`   admin API        ${urls.admin ?? '-'}  ${dim(`(token: ${token})`)}\n`)
+  process.stdout.write(`   dashboard        ${urls.admin ?? '-'}/#token=${encodeURIComponent(token)}  ${dim('(live; open it in a browser)')}\n`)
 
   const stop = () => {
     process.stdout.write('\nstopping...\n')

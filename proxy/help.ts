@@ -8,6 +8,7 @@ export const NAME = 'cachefront-proxy'
 
 export const HELP = `Usage: ${NAME} --upstream <url> [options]
        ${NAME} --config cachefront.yaml [options]
+       ${NAME} warm --urls urls.txt | --sitemap sitemap.xml [--concurrency 8] [--target URL]
 
 A caching reverse proxy: an RFC 9111 shared cache in front of an HTTP origin.
 With no route rules it stores only what the origin's headers allow.
@@ -78,10 +79,12 @@ Configuration file (YAML or JSON; unknown keys are errors; durations like 30s, 5
     maxSockets: 256                    # concurrent upstream connections
     keepAlive: 4s                      # idle upstream connections kept (below the upstream's own timeout)
   log:        { level: info, access: info }      # access: level of the per-request line, or false
+  warm: [/, /api/products]             # requested once listening, to fill the cache; or:
+  #  warm: { urls: [/], file: urls.txt, sitemap: sitemap.xml, concurrency: 4 }
   workers: 1
 
 Admin API (admin.host:admin.port): POST /purge {url|key|tag|prefix|all}, GET /stats, /metrics,
-/healthz, /readyz. Exit codes: 0 after SIGTERM/SIGINT, 1 on a runtime failure, 2 on a bad
+/healthz, /readyz, and the dashboard at / (it asks for admin.token). Exit codes: 0 after SIGTERM/SIGINT, 1 on a runtime failure, 2 on a bad
 configuration or usage.
 `
 

@@ -26,11 +26,18 @@ export class ProxyMetrics {
   constructor (cache: Cache, options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry]
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry })
+    const counts = this.requestCounts
     this.requests = new Counter({
       name: 'cachefront_requests_total',
       help: 'Requests answered, by cache status (hit, miss, expired, stale, revalidated, bypass, pass, error, purge, none)',
       labelNames: ['cache_status'],
       registers,
+      // Read from plain counters when scraped: prom-client hashes labels on every inc(), which
+      // would cost the hit path more than everything else the proxy adds to it.
+      collect () {
+        this.reset()
+        for (const status in counts) this.inc({ cache_status: status }, counts[status])
+      },
     })
     this.originDuration = new Histogram({
       name: 'cachefront_origin_duration_seconds',
@@ -77,6 +84,8 @@ export class ProxyMetrics {
     })
     new Gauge({ name: 'cachefront_l1_bytes', help: 'Bytes held by the in-memory tier', registers, collect () { this.set(stats().bytes) } })
     new Gauge({ name: 'cachefront_l1_entries', help: 'Entries held by the in-memory tier', registers, collect () { this.set(stats().entries) } })
+    const maxBytes = cache.engine.settings.maxBytes
+    new Gauge({ name: 'cachefront_l1_max_bytes', help: 'The in-memory tier\'s limit (l1.maxBytes)', registers, collect () { this.set(maxBytes) } })
     const l2 = () => stats().l2
     new Counter({
       name: 'cachefront_l2_errors_total',
@@ -103,7 +112,6 @@ export class ProxyMetrics {
 
   request (cacheStatus: string): void {
     this.requestCounts[cacheStatus] = (this.requestCounts[cacheStatus] ?? 0) + 1
-    this.requests.inc({ cache_status: cacheStatus })
   }
 
   origin (seconds: number): void {

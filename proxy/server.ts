@@ -10,15 +10,16 @@ import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { pino, type Logger } from 'pino'
 import {
-  createCache, OptionError, parseDuration,
-  type Cache, type CacheOptions, type Invalidation, type RouteOptions,
+  createCache, createDashboard, OptionError, parseDuration, snapshotOf,
+  type Cache, type CacheOptions, type Invalidation, type RouteOptions, type WarmReport,
 } from '../src/index.js'
-import { createAdminServer, json, purgeDenied, type AdminBackend } from './admin.js'
+import { createAdminServer, json, purgeDenied, purgeKind, type AdminBackend } from './admin.js'
 import { ConfigError, maskSecrets, type ProxyConfig } from './config.js'
 import { Forwarding, HOST_KEY_FIELDS } from './forwarding.js'
 import { ProxyMetrics } from './metrics.js'
 import { Router, toKeyOptions } from './routes.js'
 import { Upstream, type RequestContext } from './upstream.js'
+import { reachable, warmAtStartup } from './warm.js'
 
 /** What embedding code (and the cluster worker) can add to a validated config. */
 export interface ProxyExtras {
@@ -33,6 +34,8 @@ export interface ProxyExtras {
   admin?: boolean
   /** Process-wide prom-client default metrics (CPU, memory, event loop) in /metrics. Default false. */
   defaultMetrics?: boolean
+  /** Run the config's `warm` once listening (default true; cluster workers leave it to the primary). */
+  warm?: boolean
 }
 
 export interface Proxy {
@@ -50,6 +53,8 @@ export interface Proxy {
   invalidate(what: Invalidation): Promise<number>
   /** Whether the proxy is listening and not shutting down. */
   readonly ready: boolean
+  /** The config's `warm` run, once `listen` started it; resolves with its report (undefined if it could not run). */
+  readonly warming: Promise<WarmReport | undefined> | undefined
   /** Stops accepting, lets in-flight requests finish (up to timeouts.shutdown), closes everything. */
   close(): Promise<void>
 }
@@ -223,6 +228,18 @@ export function createProxy (config: ProxyConfig, extras: ProxyExtras = {}): Pro
     readiness: () => ({ ready: listening && !closing, redis: redisState(cache) }),
   }
   const admin = (extras.admin ?? config.admin.enabled) ? createAdminServer(backend, onError) : undefined
+  if (admin !== undefined) {
+    backend.dashboard = createDashboard({
+      snapshot: () => snapshotOf(cache.engine),
+      invalidate: async what => {
+        const purged = await invalidate(what)
+        metrics.purge(purgeKind(what))
+        return purged
+      },
+    }, { token: config.admin.token, title: 'cachefront-proxy' })
+  }
+  let warming: Promise<WarmReport | undefined> | undefined
+  const stopWarming = new AbortController()
 
   return {
     config,
@@ -234,6 +251,7 @@ export function createProxy (config: ProxyConfig, extras: ProxyExtras = {}): Pro
     logger,
     invalidate: local,
     get ready () { return listening && !closing },
+    get warming () { return warming },
 
     async listen () {
       const url = await listenOn(server, config.listen.port, config.listen.host)
@@ -241,12 +259,16 @@ export function createProxy (config: ProxyConfig, extras: ProxyExtras = {}): Pro
       listening = true
       logger.info({ listen: url, admin: adminUrl, upstream: config.upstream }, `cachefront-proxy listening on ${url}, forwarding to ${config.upstream}`)
       logger.debug({ config: maskSecrets(config) }, 'effective configuration')
+      if (config.warm !== undefined && extras.warm !== false) {
+        warming = warmAtStartup(config.warm, reachable(url), logger, stopWarming.signal).catch(() => undefined)
+      }
       return adminUrl === undefined ? { url } : { url, admin: adminUrl }
     },
 
     async close () {
       if (closing) return
       closing = true
+      stopWarming.abort()
       const drained = new Promise<void>(resolve => {
         if (!server.listening) return resolve()
         server.close(() => resolve())
@@ -265,6 +287,7 @@ export function createProxy (config: ProxyConfig, extras: ProxyExtras = {}): Pro
         for (const socket of tunnels) socket.destroy()
         await drained
       }
+      backend.dashboard?.close()
       if (admin?.listening) {
         const closed = new Promise<void>(resolve => admin.close(() => resolve()))
         admin.closeAllConnections()
@@ -296,6 +319,8 @@ function buildCache (config: ProxyConfig, extras: ProxyExtras, logger: Logger): 
     cacheStatus: c.cacheStatus,
     key: toKeyOptions(c.key),
     logger: logger.child({ component: 'cache' }),
+    // The proxy reads no values (cache.wrap): no dependency scope, so no async hooks either.
+    dependencies: false,
     ...extras.cache,
   }
   if (config.redis !== undefined) options.redis = config.redis

@@ -137,6 +137,9 @@ export class Engine {
     const method = req.method ?? 'GET'
     if (!isCacheableMethod(method)) return this.pass(req, res, route, origin, ctx, method)
     if (route.bypass) return this.bypass(req, res, origin, ctx, this.cs.bypassRoute)
+    // RFC 9110 §9.3.1: content in a GET has no defined meaning, and keys do not include it; an
+    // origin that reads it would answer what the key does not say ("fat GET" cache poisoning).
+    if (hasContent(req.headers)) return this.bypass(req, res, origin, ctx, this.cs.bypassContent)
     const user = userOf(route.user, req)
     const resource = resourceOf(urlOf(req), route.key.ignore)
     const key = primaryKey(this.settings.namespace, method, resource, user, route.key, req.headers)
@@ -710,6 +713,7 @@ function cacheStatusValues (name: string) {
     fwdRequest: `${name}; fwd=request`,
     bypassRoute: `${name}; fwd=bypass; detail=route`,
     bypassAuth: `${name}; fwd=bypass; detail=authorization`,
+    bypassContent: `${name}; fwd=bypass; detail=request-content`,
     method: `${name}; fwd=method`,
     onlyIfCached: `${name}; detail=only-if-cached`,
   }
@@ -739,6 +743,12 @@ function resourceOfUrl (url: string): string {
  */
 function urlOf (req: IncomingMessage): string {
   return (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/'
+}
+
+/** Whether the request has content (RFC 9112 §6.3: a Transfer-Encoding, or a Content-Length other than 0). */
+function hasContent (headers: IncomingHttpHeaders): boolean {
+  const length = headers['content-length']
+  return headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
 }
 
 function hasConditional (headers: IncomingHttpHeaders): boolean {

@@ -26,8 +26,8 @@ export interface CacheOptions {
   namespace?: string
   /**
    * Freshness for responses that give none themselves (no max-age, s-maxage or Expires), for
-   * the heuristically cacheable statuses only (200, 203, 204, 300, 301, 308, 404, 405, 410,
-   * 414, 501). `null`: none; only the origin's headers and heuristic freshness (§4.2.2) count.
+   * the heuristically cacheable statuses that are not errors only (200, 203, 204, 300, 301, 308;
+   * never 4xx or 5xx). `null`: none; only the origin's headers and heuristic freshness (§4.2.2) count.
    */
   ttl?: Duration | null
   /** Let `ttl` win over the origin's freshness (never over no-store, private, Set-Cookie, Authorization). */

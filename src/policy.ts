@@ -12,7 +12,7 @@ export type ResponseHeaders = OutgoingHttpHeaders | IncomingHttpHeaders
 
 /** The per-route rules that bear on policy (already parsed: durations in ms). */
 export interface PolicyRules {
-  /** Freshness for responses without explicit freshness (heuristically cacheable statuses only). */
+  /** Freshness for responses without explicit freshness (heuristically cacheable statuses below 400 only). */
   ttl?: number
   /** Let `ttl` win over the origin's explicit freshness (never over no-store/private/Set-Cookie/Authorization). */
   override: boolean
@@ -139,7 +139,11 @@ export function storability (input: StorableInput): Storable | NotStorable {
   const date = parseHttpDate(headers.date) ?? input.responseTime
   const explicit = explicitLifetime(cc, headers, date, input.privateCache)
   let lifetime: number
-  const heuristicStatus = HEURISTIC_STATUSES.has(status)
+  // A lifetime the cache assigns (the route ttl, §4.2.2's heuristic) is never given to an error
+  // (404, 405, 410, 414 and 501 are heuristically cacheable too, §15.1): a request that makes
+  // the origin fail must not make the failure everyone's answer (cache-poisoned DoS). An error
+  // is stored only with the origin's own explicit freshness.
+  const heuristicStatus = HEURISTIC_STATUSES.has(status) && status < 400
   if (heuristicStatus && rules.ttl !== undefined && (explicit === undefined || rules.override)) {
     lifetime = jittered(rules.ttl, rules.jitter, input.random)
   } else if (explicit !== undefined) {

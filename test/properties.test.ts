@@ -3,8 +3,8 @@ import fc from 'fast-check'
 import type { IncomingHttpHeaders } from 'node:http'
 import { planKey, primaryKey, resourceOf } from '../src/key.js'
 import { variantSuffix } from '../src/vary.js'
-import { storability, type PolicyRules } from '../src/policy.js'
-import { parseCacheControl } from '../src/cache-control.js'
+import { explicitLifetime, parseHttpDate, storability, usability, usableOnError, type PolicyRules, type Storable } from '../src/policy.js'
+import { DELTA_SECONDS_MAX, parseCacheControl } from '../src/cache-control.js'
 
 // ---- (1) keys -------------------------------------------------------------------------------
 
@@ -354,5 +354,123 @@ describe('property: a shared cache never stores what it must not', function () {
       }),
       { numRuns: 2000 },
     )
+  })
+})
+
+// ---- (3) the policy functions over generated Cache-Control strings ---------------------------
+
+const CC_NAMES = [
+  'max-age', 's-maxage', 'no-cache', 'no-store', 'private', 'public', 'must-revalidate', 'proxy-revalidate',
+  'stale-while-revalidate', 'stale-if-error', 'max-stale', 'min-fresh', 'only-if-cached', 'immutable', 'x-ext',
+]
+const CC_VALUES = ['0', '1', '60', '3600', '-1', '1.5', '+5', 'abc', '', '"60"', '"x, y"', '99999999999999999999', 'set-cookie', '"set-cookie, x-a"', ' 5']
+/** One directive: a known or unknown name in any case, with no value, a valid one or a broken one. */
+const directive = fc.tuple(fc.constantFrom(...CC_NAMES), fc.option(fc.constantFrom(...CC_VALUES), { nil: undefined }), fc.boolean())
+  .map(([name, value, upper]) => (upper ? name.toUpperCase() : name) + (value === undefined ? '' : '=' + value))
+/** Cache-Control text: directives joined by commas (with odd spacing), or arbitrary noise. */
+const ccText = fc.oneof(
+  { weight: 5, arbitrary: fc.tuple(fc.array(directive, { maxLength: 6 }), fc.constantFrom(', ', ',', ' ,  ', ',,')).map(([ds, sep]) => ds.join(sep)) },
+  { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) },
+)
+const T0 = Date.UTC(2024, 0, 1, 12, 0, 0)
+const dateText = fc.constantFrom(undefined, new Date(T0).toUTCString(), new Date(T0 - 3600_000).toUTCString(), new Date(T0 + 3600_000).toUTCString(), '0', 'garbage', '')
+
+const generated = fc.record({
+  status: fc.constantFrom(200, 203, 204, 301, 308, 400, 403, 404, 405, 410, 414, 500, 501, 503),
+  cc: fc.option(ccText, { nil: undefined }),
+  request: fc.option(ccText, { nil: undefined }),
+  expires: dateText,
+  date: dateText,
+  lastModified: fc.constantFrom(undefined, new Date(T0 - 10 * 86_400_000).toUTCString(), 'yesterday'),
+  age: fc.constantFrom(undefined, '0', '30', '-5', 'abc', '99999999999999'),
+  ttl: fc.constantFrom(undefined, 60_000, 3_600_000),
+  override: fc.boolean(),
+  privateCache: fc.boolean(),
+  swrRule: fc.constantFrom(0, 30_000),
+  sieRule: fc.constantFrom(0, 30_000),
+})
+type Generated = typeof generated extends fc.Arbitrary<infer T> ? T : never
+
+function policyOf (g: Generated, request: string | undefined = g.request) {
+  const headers: Record<string, string> = {}
+  if (g.cc !== undefined) headers['cache-control'] = g.cc
+  if (g.expires !== undefined) headers.expires = g.expires
+  if (g.date !== undefined) headers.date = g.date
+  if (g.lastModified !== undefined) headers['last-modified'] = g.lastModified
+  if (g.age !== undefined) headers.age = g.age
+  const rules: PolicyRules = {
+    ttl: g.ttl, override: g.override, staleWhileRevalidate: g.swrRule, staleIfError: g.sieRule,
+    allowSetCookie: false, allowAuthorization: false, heuristicFraction: 0.1, heuristicMax: 86_400_000, targeted: [], jitter: 0,
+  }
+  const result = storability({
+    method: 'GET', status: g.status, headers, authorization: false, request: parseCacheControl(request),
+    privateCache: g.privateCache, requestTime: T0 - 50, responseTime: T0, rules,
+  })
+  return { headers, result }
+}
+
+const finiteNonNegative = (n: number | undefined) => n === undefined || (Number.isFinite(n) && n >= 0)
+
+describe('property: the policy over generated Cache-Control strings', function () {
+  it('parses any Cache-Control without throwing, to delta-seconds that are whole, non-negative and bounded', function () {
+    fc.assert(fc.property(fc.oneof(ccText, fc.string({ unit: 'grapheme', maxLength: 60 })), text => {
+      const cc = parseCacheControl(text)
+      for (const name of ['max-age', 's-maxage', 'stale-while-revalidate', 'stale-if-error', 'min-fresh'] as const) {
+        const v = cc[name]
+        if (v !== undefined) expect(Number.isInteger(v) && v >= 0 && v <= DELTA_SECONDS_MAX, `${name}=${v} from ${JSON.stringify(text)}`).to.equal(true)
+      }
+      const stale = cc['max-stale']
+      if (stale !== undefined) expect(stale === Infinity || (Number.isInteger(stale) && stale >= 0)).to.equal(true)
+    }), { numRuns: 3000 })
+  })
+
+  it('decides any generated response without throwing, with finite, non-negative times', function () {
+    fc.assert(fc.property(generated, g => {
+      const { result } = policyOf(g)
+      if (typeof result === 'string') return
+      for (const n of [result.lifetime, result.initialAge, result.swr, result.sie]) expect(finiteNonNegative(n), JSON.stringify(result)).to.equal(true)
+    }), { numRuns: 3000 })
+  })
+
+  it('never lets a request directive make storable what is not storable without it', function () {
+    fc.assert(fc.property(generated, g => {
+      const withRequest = policyOf(g).result
+      const without = policyOf(g, undefined).result
+      if (typeof withRequest !== 'string') {
+        expect(without, JSON.stringify(g)).to.not.be.a('string')
+        expect((without as Storable).lifetime).to.equal(withRequest.lifetime)
+      }
+    }), { numRuns: 2000 })
+  })
+
+  it('stores an error status only with the origin\'s own explicit freshness, whatever the route ttl or override', function () {
+    fc.assert(fc.property(generated, g => {
+      const { headers, result } = policyOf(g)
+      if (g.status < 400 || typeof result === 'string') return
+      const cc = parseCacheControl(headers['cache-control'])
+      const explicit = explicitLifetime(cc, headers, parseHttpDate(headers.date) ?? T0, g.privateCache)
+      expect(result.lifetime, JSON.stringify(g)).to.equal(result.noCache ? 0 : explicit ?? 0)
+    }), { numRuns: 3000 })
+  })
+
+  it('never serves stale what must be revalidated, whatever the request\'s directives (max-stale, stale-if-error...)', function () {
+    fc.assert(fc.property(generated, fc.integer({ min: 0, max: 10 * 86_400_000 }), (g, late) => {
+      const { result } = policyOf(g, undefined)
+      if (typeof result === 'string') return
+      const entry = {
+        responseTime: T0, initialAge: result.initialAge, staleAt: T0 + result.lifetime - result.initialAge,
+        swr: result.swr, sie: result.sie, mustRevalidate: result.mustRevalidate, noCache: result.noCache, validator: false,
+      }
+      const request = parseCacheControl(g.request)
+      const now = entry.staleAt + late
+      const use = usability(entry, request, now)
+      // Past staleAt nothing is fresh...
+      expect(use, JSON.stringify({ g, late })).to.not.equal('fresh')
+      // ...and a must-revalidate / no-cache / s-maxage response (shared) is never used stale.
+      if (result.mustRevalidate || result.noCache) {
+        expect(['stale-ok', 'swr']).to.not.include(use)
+        expect(late === 0 || !usableOnError(entry, request, now)).to.equal(true)
+      }
+    }), { numRuns: 3000 })
   })
 })

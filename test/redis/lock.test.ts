@@ -7,7 +7,7 @@ import { expect } from 'chai'
 import { RedisStore, redisKeys } from '../../src/l2.js'
 import { Locks } from '../../src/lock.js'
 import { sleep } from '../support/http.js'
-import { describeRedis, dropNamespace, rawClient, REDIS_URL, uniqueNamespace } from '../support/redis.js'
+import { describeRedis, dropNamespace, rawClient, RedisServer, REDIS_URL, requireRedisServer, uniqueNamespace } from '../support/redis.js'
 
 describeRedis('Locks (coalescing across instances)', function () {
   let raw: RedisClientType
@@ -102,6 +102,36 @@ describeRedis('Locks (coalescing across instances)', function () {
     expect(await a.lead('k', nothing)).to.equal(undefined)
     expect(Date.now() - started).to.be.below(20)
     expect(a.stats.unavailable).to.equal(2)
+  })
+
+  it('gives back a lock whose release failed (Redis frozen, breaker open) once Redis answers again, so the key\'s next miss leads at once', async function () {
+    requireRedisServer(this)
+    const server = await RedisServer.start()
+    try {
+      const store = new RedisStore({ url: server.url, namespace, breaker: { threshold: 1, coolDownMs: 100 }, commandTimeout: 100 })
+      stores.push(store)
+      const a = new Locks(store, { ttlMs: 10_000, pollMs: 50 })
+      const held = (await a.lead('k', nothing))!.lock!
+      server.pause()
+      await store.get('x') // times out: the breaker opens
+      held.release(undefined) // skipped while the breaker is open: the lock stays in Redis for its 10 s
+      await sleep(20)
+      server.resume()
+      const direct = await rawClient(server.url)
+      expect(await direct.exists(lockKey('k')), 'the lock left behind').to.equal(1)
+      direct.destroy()
+      await sleep(150) // the breaker's cool-down...
+      await store.get('probe') // ...and a probe (a cache's next L2 read) closes it
+      expect(store.stats.state).to.equal('closed')
+      const started = Date.now()
+      const lead = await a.lead('k', nothing)
+      expect(lead?.lock, 'leads again').to.not.equal(undefined)
+      expect(Date.now() - started, 'ms to lead').to.be.below(200)
+      expect(a.stats).to.include({ reclaimed: 1, contended: 0 })
+      lead!.lock!.release(undefined)
+    } finally {
+      await server.kill()
+    }
   })
 
   it('ends every wait on close', async function () {

@@ -1,13 +1,15 @@
 /**
  * A randomized isolation check, run per adapter: N users × M paths with per-user and shared
  * responses, requested concurrently in random order. Every answer a user receives was produced
- * for that user, or is genuinely shared.
+ * for that user, or is genuinely shared. With `instances` > 1, that many caches share the
+ * namespace (and, given `redis` in the options, one Redis), and requests alternate between them.
  */
 import { expect } from 'chai'
 import { randomUUID } from 'node:crypto'
-import type { Harness, OriginRequest, OriginResponse } from '../adapters/harness.js'
+import type { Harness, OriginRequest, OriginResponse, Started } from '../adapters/harness.js'
 import type { CacheOptions } from '../../src/index.js'
 import { send } from '../support/http.js'
+import { dropNamespace, rawClient } from '../support/redis.js'
 
 const USERS = 8
 const PATHS = 12
@@ -32,27 +34,37 @@ function shuffle<T> (xs: T[]): T[] {
   return xs
 }
 
-export function isolation (harness: Harness, extra: CacheOptions = {}): void {
+export function isolation (harness: Harness, extra: CacheOptions = {}, instances = 1): void {
+  const where = instances > 1 ? `, ${instances} instances${extra.redis !== undefined ? ' sharing Redis' : ''}` : extra.redis !== undefined ? ', with Redis' : ''
   for (const keyed of [true, false]) {
-    it(`${harness.name}: users never receive each other's responses (${keyed ? 'keyed per user' : 'shared cache'})`, async function () {
+    it(`${harness.name}: users never receive each other's responses (${keyed ? 'keyed per user' : 'shared cache'}${where})`, async function () {
       this.timeout(30000)
-      const started = await harness.start({
-        cache: {
-          namespace: `iso-${randomUUID()}`,
-          ...extra,
-          key: keyed ? { user: (req: { headers: Record<string, string | undefined> }) => req.headers['x-user-id'] } : undefined,
-        },
-        handler: origin,
-      })
+      const namespace = `iso-${randomUUID()}`
+      const all: Started[] = []
+      let turn = 0
       try {
+        for (let i = 0; i < instances; i++) {
+          all.push(await harness.start({
+            cache: {
+              namespace,
+              ...extra,
+              key: keyed ? { user: (req: { headers: Record<string, string | undefined> }) => req.headers['x-user-id'] } : undefined,
+            },
+            handler: origin,
+          }))
+        }
         const jobs: (() => Promise<void>)[] = []
         for (let round = 0; round < 3; round++) {
           for (let u = 0; u < USERS; u++) {
             for (let p = 0; p < PATHS; p++) {
               for (const kind of ['shared', 'private', 'vary', 'cookie', 'auth']) {
                 const user = `user-${u}`
-                const headers: Record<string, string> = kind === 'auth' ? { authorization: `Bearer ${user}`, 'x-user-id': user } : { 'x-user-id': user }
+                // One Host for every instance (the proxy keys by the forwarded host).
+                const headers: Record<string, string> = kind === 'auth'
+                  ? { host: 'app.example', authorization: `Bearer ${user}`, 'x-user-id': user }
+                  : { host: 'app.example', 'x-user-id': user }
                 jobs.push(async () => {
+                  const started = all[turn++ % all.length]
                   const r = await send(`${started.url}/${kind}/${p}`, { headers })
                   expect(r.status).to.equal(200)
                   const got = JSON.parse(r.text) as { for: string }
@@ -68,10 +80,20 @@ export function isolation (harness: Harness, extra: CacheOptions = {}): void {
         const concurrency = 32
         let next = 0
         await Promise.all(Array.from({ length: concurrency }, async () => { while (next < jobs.length) await jobs[next++]() }))
-        expect(started.cache.stats().hits).to.be.greaterThan(0)
+        expect(all.reduce((n, s) => n + s.cache.stats().hits, 0)).to.be.greaterThan(0)
       } finally {
-        await started.close()
+        await Promise.all(all.map(async s => await s.close()))
+        if (extra.redis !== undefined) await dropRedisNamespace(namespace)
       }
     })
+  }
+}
+
+async function dropRedisNamespace (namespace: string): Promise<void> {
+  const client = await rawClient()
+  try {
+    await dropNamespace(client, namespace)
+  } finally {
+    client.destroy()
   }
 }
