@@ -29,14 +29,20 @@ async function using<T> (servers: Server[], fn: () => Promise<T>): Promise<T> {
   try { return await fn() } finally { await Promise.all(servers.map(s => s.stop())) }
 }
 
-/** `n` concurrent GETs of one path, each on its own connection: latencies in ms. */
-async function burst (url: string, n: number): Promise<number[]> {
-  const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity })
-  const one = (): Promise<number> => new Promise((resolve, reject) => {
+/**
+ * `n` concurrent GETs of one path, each on its own connection. The connections are opened and
+ * used once first (on `warmPath`), so the burst measures the server, not 500 TCP handshakes
+ * made at the same instant by one Node process.
+ */
+async function burst (url: string, n: number, warmPath = '/count'): Promise<number[]> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: n, maxFreeSockets: n })
+  const get = (target: string): Promise<number> => new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint()
-    http.get(url, { agent }, res => { res.resume(); res.on('end', () => resolve(Number(process.hrtime.bigint() - t0) / 1e6)) }).on('error', reject)
+    http.get(target, { agent }, res => { res.resume(); res.on('end', () => resolve(Number(process.hrtime.bigint() - t0) / 1e6)) }).on('error', reject)
   })
-  const out = await Promise.all(Array.from({ length: n }, one))
+  const origin = new URL(url).origin
+  await Promise.all(Array.from({ length: n }, () => get(origin + warmPath)))
+  const out = await Promise.all(Array.from({ length: n }, () => get(url)))
   agent.destroy()
   return out
 }
@@ -146,16 +152,21 @@ export const scenarios: Scenario[] = [
   },
   {
     name: 'stampede',
-    title: '500 concurrent requests for one cold key behind a 50 ms handler',
+    title: '500 concurrent requests for one cold key behind a 50 ms handler (Express middleware)',
     async run (t) {
       const server = await t.startServer('express-slow')
-      return using([server], async () => {
+      const bare = await t.startServer('slow-origin')
+      return using([server, bare], async () => {
+        // The reference: the same burst against a 50 ms server without a cache, which answers
+        // every request itself after 50 ms: what this machine and client add to 50 ms.
+        const ref = await burst(bare.url + '/ref', 500)
         const lat = await burst(server.url + '/cold', 500)
         const origin = Number(await t.fetchText(server.url + '/count'))
         return [
           { label: 'origin requests', value: origin, target: '= 1', met: origin === 1 },
-          { label: 'p50 ms', value: r2(pct(lat, 0.5)), target: '≤ 60', met: pct(lat, 0.5) <= 60 },
-          { label: 'p99 ms', value: r2(pct(lat, 0.99)) },
+          { label: 'followers p50 ms − no-cache 50 ms server p50 ms', value: r2(pct(lat, 0.5) - pct(ref, 0.5)), target: '≤ 10', met: pct(lat, 0.5) - pct(ref, 0.5) <= 10 },
+          { label: 'p50 ms (reference p50)', value: `${r2(pct(lat, 0.5))} (${r2(pct(ref, 0.5))})` },
+          { label: 'p99 ms (reference p99)', value: `${r2(pct(lat, 0.99))} (${r2(pct(ref, 0.99))})` },
         ]
       })
     },

@@ -326,8 +326,12 @@ export function behaviour (harness: Harness): void {
         const replies = await Promise.all(Array.from({ length: 100 }, () => r.get('/stampede')))
         expect(r.count('/stampede')).to.equal(1)
         expect(replies.every(x => x.status === 200 && x.text === 'slow')).to.equal(true)
-        expect(replies.filter(x => /collapsed/.test(String(x.headers['cache-status']))).length).to.equal(99)
-        expect(r.cache.stats().coalesced).to.equal(99)
+        // Each follower either waited for the leader (collapsed) or, arriving after the entry was
+        // stored, found it: every one of them is a hit, and most waited.
+        expect(replies.filter(x => x.headers['x-cache'] === 'HIT').length).to.equal(99)
+        const collapsed = replies.filter(x => /collapsed/.test(String(x.headers['cache-status']))).length
+        expect(collapsed).to.be.greaterThan(0)
+        expect(r.cache.stats().coalesced).to.equal(collapsed)
       })
 
       it('releases the waiters to the origin when the leader\'s response is not storable', async () => {
