@@ -12,7 +12,7 @@
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import type { DashboardHandler, Invalidation } from '../src/index.js'
-import { PURGE_SHAPE, purgeDenied, purgeRequest } from '../src/dashboard/auth.js'
+import { purgeDenied, readPurge } from '../src/dashboard/auth.js'
 
 // The token check and the purge shape are the dashboard's too: one copy, in src/dashboard.
 export { bearerMatches, purgeDenied, purgeRequest } from '../src/dashboard/auth.js'
@@ -36,7 +36,6 @@ export interface AdminBackend {
   dashboard?: DashboardHandler
 }
 
-const MAX_BODY = 64 * 1024
 
 /** The kind of an invalidation, for metrics and logs. */
 export function purgeKind (what: Invalidation): string {
@@ -96,39 +95,12 @@ async function purge (backend: AdminBackend, req: IncomingMessage, res: ServerRe
     if (denied[0] === 401) res.setHeader('www-authenticate', 'Bearer realm="cachefront"')
     return json(res, denied[0], { error: denied[1] })
   }
-  const body = await readBody(req)
-  if (body === undefined) return json(res, 413, { error: `the body is larger than ${MAX_BODY} bytes` })
-  let data: unknown
-  try {
-    data = JSON.parse(body)
-  } catch {
-    return json(res, 400, { error: `the body is not JSON; ${PURGE_SHAPE}` })
-  }
-  const parsed = purgeRequest.safeParse(data)
-  if (!parsed.success) return json(res, 400, { error: PURGE_SHAPE })
-  const what = parsed.data as Invalidation
+  const request = await readPurge(req)
+  if ('error' in request) return json(res, request.status, { error: request.error })
+  const what = request.what
   const purged = await backend.invalidate(what)
   backend.purged?.(purgeKind(what))
   return json(res, 200, { purged, ...what })
-}
-
-function readBody (req: IncomingMessage): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length
-      if (size > MAX_BODY) {
-        req.removeAllListeners('data')
-        req.resume()
-        resolve(undefined)
-        return
-      }
-      chunks.push(chunk)
-    })
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
-    req.on('error', reject)
-  })
 }
 
 function notAllowed (res: ServerResponse, allow: string): void {

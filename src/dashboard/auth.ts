@@ -3,7 +3,9 @@
  * time; and what a purge request looks like. Shared by the dashboard and the proxy's admin API.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
 import { z } from 'zod'
+import type { Invalidation } from '../engine.js'
 
 /**
  * Checks `Authorization: Bearer <token>` in constant time: both sides are hashed first, so
@@ -35,3 +37,50 @@ export const purgeRequest = z.union([
   z.strictObject({ prefix: z.string().min(1) }),
   z.strictObject({ all: z.literal(true) }),
 ])
+
+/** The largest purge request body read. */
+export const MAX_PURGE_BODY = 64 * 1024
+
+/**
+ * Reads and checks a purge request's JSON body (or the object a body parser already made of it):
+ * the invalidation it asks for, or the status and message to answer.
+ */
+export async function readPurge (req: IncomingMessage): Promise<{ what: Invalidation } | { status: number, error: string }> {
+  // A body parser (express.json(), koa-bodyparser) may have read the body already.
+  const parsedBody = (req as IncomingMessage & { body?: unknown }).body
+  let data: unknown
+  if (parsedBody !== undefined && parsedBody !== null && typeof parsedBody === 'object' && !Buffer.isBuffer(parsedBody)) {
+    data = parsedBody
+  } else {
+    const body = await readBody(req)
+    if (body === undefined) return { status: 413, error: `the body is larger than ${MAX_PURGE_BODY} bytes` }
+    try {
+      data = JSON.parse(body)
+    } catch {
+      return { status: 400, error: `the body is not JSON; ${PURGE_SHAPE}` }
+    }
+  }
+  const parsed = purgeRequest.safeParse(data)
+  if (!parsed.success) return { status: 400, error: PURGE_SHAPE }
+  return { what: parsed.data as Invalidation }
+}
+
+/** The request body as text, or undefined past MAX_PURGE_BODY (the rest is drained, not kept). */
+function readBody (req: IncomingMessage): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > MAX_PURGE_BODY) {
+        req.removeAllListeners('data')
+        req.resume()
+        resolve(undefined)
+        return
+      }
+      chunks.push(chunk)
+    })
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+    req.on('error', reject)
+  })
+}

@@ -17,7 +17,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import type { Invalidation } from '../engine.js'
-import { PURGE_SHAPE, purgeDenied, purgeRequest } from './auth.js'
+import { purgeDenied, readPurge } from './auth.js'
 import type { DashboardSnapshot } from './snapshot.js'
 
 /** Where the dashboard's data comes from: one cache, or (with --workers) all of them. */
@@ -53,7 +53,6 @@ export interface KoaDashboardContext {
 }
 export type KoaDashboardMiddleware = ((ctx: KoaDashboardContext, next: () => Promise<unknown>) => Promise<void>) & { close(): void }
 
-const MAX_BODY = 64 * 1024
 const PUBLIC = new URL('./public/', import.meta.url)
 const require = createRequire(import.meta.url)
 
@@ -219,44 +218,10 @@ export function koaDashboard (handler: DashboardHandler, prefix = '/_cache'): Ko
 }
 
 async function purge (source: DashboardSource, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  // A body parser (express.json(), koa-bodyparser) may have read the body already.
-  const parsedBody = (req as IncomingMessage & { body?: unknown }).body
-  let data: unknown
-  if (parsedBody !== undefined && typeof parsedBody === 'object' && !Buffer.isBuffer(parsedBody)) {
-    data = parsedBody
-  } else {
-    const body = await readBody(req)
-    if (body === undefined) return json(res, 413, { error: `the body is larger than ${MAX_BODY} bytes` })
-    try {
-      data = JSON.parse(body)
-    } catch {
-      return json(res, 400, { error: `the body is not JSON; ${PURGE_SHAPE}` })
-    }
-  }
-  const parsed = purgeRequest.safeParse(data)
-  if (!parsed.success) return json(res, 400, { error: PURGE_SHAPE })
-  const what = parsed.data as Invalidation
-  const purged = await source.invalidate(what)
-  return json(res, 200, { purged, ...what })
-}
-
-function readBody (req: IncomingMessage): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length
-      if (size > MAX_BODY) {
-        req.removeAllListeners('data')
-        req.resume()
-        resolve(undefined)
-        return
-      }
-      chunks.push(chunk)
-    })
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
-    req.on('error', reject)
-  })
+  const request = await readPurge(req)
+  if ('error' in request) return json(res, request.status, { error: request.error })
+  const purged = await source.invalidate(request.what)
+  return json(res, 200, { purged, ...request.what })
 }
 
 function notFound (res: ServerResponse, next: ((err?: unknown) => void) | undefined): void {

@@ -16,27 +16,12 @@ import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
 import { createCache, OptionError, type Cache, type CacheOptions } from '../../src/index.js'
 import { behaviour } from './behaviour.js'
-import { expressHarness } from './express.test.js'
+import { makeExpressHarness } from './express-harness.js'
 import { send, type Reply } from '../support/http.js'
 
 type App = ReturnType<typeof express>
 
-behaviour({ ...expressHarness, name: 'express 4', start: async (o) => startWith(express4 as unknown as typeof express, o) })
-
-async function startWith (factory: typeof express, { cache: options, route, handler }: Parameters<typeof expressHarness.start>[0]) {
-  const { answer } = await import('./harness.js')
-  const cache = createCache(options)
-  const app = factory()
-  app.use(cache.express(route))
-  app.use((req: express.Request, res: express.Response, next: express.NextFunction) => {
-    Promise.resolve(handler({ method: req.method, url: req.originalUrl, headers: req.headers }))
-      .then(r => { if (r.fail) throw new Error('handler failed'); return answer(res, r) })
-      .catch(next)
-  })
-  app.use((err: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => { res.status(500).type('text').send(err.message) })
-  const server = await listen(app)
-  return { url: urlOf(server), cache, close: () => closeAll(server, cache) }
-}
+behaviour(makeExpressHarness({ name: 'express 4', express: express4 as unknown as typeof express }))
 
 function listen (app: App): Promise<Server> {
   return new Promise(resolve => { const s = app.listen(0, '127.0.0.1', () => resolve(s)) })
