@@ -78,7 +78,7 @@ describeRedis('faults: writes cut short', function () {
       const before = await inputBytes()
       server.pause()
       const frozenAt = sent.size
-      await until(() => sent.size >= frozenAt + 3, 'three writes sent to a frozen Redis', 20_000)
+      await until(() => sent.size >= frozenAt + 6, 'six writes sent to a frozen Redis', 20_000)
       await sleep(300)
       child.kill('SIGKILL')
       await exited

@@ -24,7 +24,7 @@ const ORIGIN_DELAY = 5
  * namespace's generation (two commands), a lock (one), each cut at the command timeout, then the
  * origin; plus scheduling noise with autocannon in the same process on two cores.
  */
-const LATENCY_BOUND = 3 * COMMAND_TIMEOUT + ORIGIN_DELAY + 250
+const LATENCY_BOUND = 3 * COMMAND_TIMEOUT + ORIGIN_DELAY + 400
 const PATHS = 200
 
 interface Instance { url: string, cache: Cache, close(): Promise<void> }

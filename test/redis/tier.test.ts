@@ -125,6 +125,8 @@ describeRedis('Redis tier (createCache({ redis }))', function () {
         await client.configResetStat()
         await send(a.url + '/one')
         await until(() => a.cache.stats().l2!.bytesStored > 40, 'the L2 write')
+        // The lock's release follows the L2 write, a moment later.
+        await until(async () => (await commandCalls(client)).eval === 1, 'the lock\'s release')
         const miss = await commandCalls(client)
         await client.configResetStat()
         expect((await send(b.url + '/one')).headers['x-cache']).to.equal('HIT')

@@ -1,45 +1,43 @@
 /**
  * Web cache deception (Omer Gil, 2017): a private page requested under a path that looks
  * static. cachefront never derives cacheability from a file extension, so a private answer is
- * never stored, whatever the path looks like.
+ * never stored, whatever the path looks like, through the middleware and through the proxy.
  */
 import { expect } from 'chai'
-import express from 'express'
 import { randomUUID } from 'node:crypto'
-import type { AddressInfo } from 'node:net'
-import type { Server } from 'node:http'
-import { createCache, type Cache } from '../../src/index.js'
+import type { Harness, Started } from '../adapters/harness.js'
+import { expressHarness } from '../adapters/express.test.js'
+import { proxyHarness } from '../proxy/behaviour.test.js'
 import { send } from '../support/http.js'
 
-describe('web cache deception', () => {
-  let server: Server
-  let cache: Cache
-  let base: string
-  before(async () => {
-    cache = createCache({ namespace: `d-${randomUUID()}`, ttl: '1h' })
-    const app = express()
-    app.use(cache.express())
-    // A typical vulnerable origin: it answers the profile for any path under /account, however
-    // suffixed or encoded, marked private.
-    app.use((req, res) => {
-      res.set('cache-control', 'private, no-store').send(`profile of ${String(req.headers.cookie)}`)
+function deception (harness: Harness): void {
+  describe(`web cache deception (${harness.name})`, () => {
+    let started: Started
+    before(async () => {
+      // A typical vulnerable origin: it answers the profile for any path under /account, however
+      // suffixed or encoded, marked private; the cache has a route ttl of an hour.
+      started = await harness.start({
+        cache: { namespace: `d-${randomUUID()}`, ttl: '1h' },
+        handler: req => ({ headers: { 'cache-control': 'private, no-store' }, body: `profile of ${String(req.headers.cookie)}` }),
+      })
     })
-    server = await new Promise(resolve => { const s = app.listen(0, '127.0.0.1', () => resolve(s)) })
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  })
-  after(async () => { server.closeAllConnections(); server.close(); await cache.close() })
+    after(async () => { await started.close() })
 
-  for (const p of ['/account/profile/x.css', '/account;x.css', '/account%2Fx.css', '/account/x.js', '/account/.png']) {
-    it(`never stores a private answer to ${p}`, async () => {
-      const victim = await send(base + p, { headers: { cookie: 'sid=victim' } })
-      expect(victim.text).to.contain('victim')
-      const attacker = await send(base + p)
-      expect(attacker.text).to.not.contain('victim')
-      expect(attacker.headers['x-cache']).to.not.equal('HIT')
+    for (const p of ['/account/profile/x.css', '/account;x.css', '/account%2Fx.css', '/account/x.js', '/account/.png']) {
+      it(`never stores a private answer to ${p}`, async () => {
+        const victim = await send(started.url + p, { headers: { cookie: 'sid=victim' } })
+        expect(victim.text).to.contain('victim')
+        const attacker = await send(started.url + p)
+        expect(attacker.text).to.not.contain('victim')
+        expect(attacker.headers['x-cache']).to.not.equal('HIT')
+      })
+    }
+
+    it('applies the route ttl only to responses without private/no-store, regardless of extension', async () => {
+      expect(started.cache.stats().stores).to.equal(0)
     })
-  }
-
-  it('applies the route ttl only to responses without private/no-store, regardless of extension', async () => {
-    expect(cache.stats().stores).to.equal(0)
   })
-})
+}
+
+deception(expressHarness)
+deception(proxyHarness)

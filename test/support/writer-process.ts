@@ -2,7 +2,7 @@
  * A process that writes large entries to Redis in a loop, for the killed-writer fault test
  * (test/faults/killed-writer.test.ts): the entry a cache would store for `GET /big/<i>` (body
  * `bigBody(i)`, up to 3 MB, incompressible), under the key a cache on the same namespace looks
- * up, written with the Redis tier's own store (one MULTI per entry), up to six at a time. It
+ * up, written with the Redis tier's own store (one MULTI per entry), up to twelve at a time. It
  * only writes, so a frozen Redis holds its writes, not its reads.
  *
  *   CACHEFRONT_TEST_REDIS=redis://... CACHEFRONT_TEST_NAMESPACE=ns node --import tsx test/support/writer-process.ts
@@ -47,7 +47,7 @@ async function main (): Promise<void> {
   const plan = planKey(undefined)
   let inFlight = 0
   for (let i = 0; ; i++) {
-    while (inFlight >= 6) await new Promise(resolve => setTimeout(resolve, 5))
+    while (inFlight >= 12) await new Promise(resolve => setTimeout(resolve, 5))
     const resource = resourceOf(`/big/${i}`)
     const now = Date.now()
     const entry = recordEntry({
