@@ -319,8 +319,6 @@ function buildCache (config: ProxyConfig, extras: ProxyExtras, logger: Logger): 
     cacheStatus: c.cacheStatus,
     key: toKeyOptions(c.key),
     logger: logger.child({ component: 'cache' }),
-    // The proxy reads no values (cache.wrap): no dependency scope, so no async hooks either.
-    dependencies: false,
     ...extras.cache,
   }
   if (config.redis !== undefined) options.redis = config.redis

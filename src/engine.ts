@@ -116,8 +116,8 @@ export class Engine {
   private readonly coalescer: Coalescer<Outcome>
   private readonly refreshing = new Set<string>()
   /**
-   * Set by the values API once it is used: origins then run inside a scope that collects the
-   * tags of the values they read, and responses are stored with those tags (values.ts).
+   * Set by the values API unless `dependencies: false`: origins then run inside a scope that
+   * collects the tags of the values they read, and responses are stored with those tags.
    */
   dependencies: AsyncLocalStorage<Set<string>> | undefined
   /** Degraded paths currently failing, each logged once when it started. */
@@ -144,16 +144,12 @@ export class Engine {
     const resource = resourceOf(urlOf(req), route.key.ignore)
     const key = primaryKey(this.settings.namespace, method, resource, user, route.key, req.headers)
     const cc = requestDirectives(req.headers)
-    const t: Txn<C> = { req, headers: req.headers, res, route, origin, ctx, method, key, resource, user, cc, variant: '' }
     // §3.5 and Varnish's builtin rule: an authenticated request is not answered from the shared
     // cache unless the key says whose it is, or the route allows it; its response may be stored
     // if the origin marks it shareable.
-    if (req.headers.authorization !== undefined && user === undefined && !route.rules.allowAuthorization) {
-      this.metrics.bypassed++
-      return this.forward(t, undefined, false, undefined, this.cs.bypassAuth)
-    }
-    const found = this.store.peek(key)
-    // The hot path: a fresh L1 entry for a response without Vary.
+    const authenticated = req.headers.authorization !== undefined && user === undefined && !route.rules.allowAuthorization
+    const found = authenticated ? undefined : this.store.peek(key)
+    // The hot path: a fresh L1 entry for a response without Vary. Nothing is allocated before it.
     if (found !== undefined && found.type === 'response' && found.vary === undefined) {
       const now = Date.now()
       if (usability(found, cc, now) === 'fresh') {
@@ -162,6 +158,11 @@ export class Engine {
         writeEntry(res, found, req.headers, method === 'HEAD', 'HIT', this.cs.hit, now)
         return
       }
+    }
+    const t: Txn<C> = { req, headers: req.headers, res, route, origin, ctx, method, key, resource, user, cc, variant: '' }
+    if (authenticated) {
+      this.metrics.bypassed++
+      return this.forward(t, undefined, false, undefined, this.cs.bypassAuth)
     }
     return this.lookup(t, found)
   }

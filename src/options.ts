@@ -75,9 +75,10 @@ export interface CacheOptions {
   /** Where degraded states are reported. Default: pino at level `warn` on stderr. */
   logger?: Logger
   /**
-   * Track which values (`cache.wrap`) each response read, so purging a value's tag purges the
-   * responses built from it. Costs an AsyncLocalStorage scope per miss (and, on Node 20, async
-   * hooks for the process); `false` turns it off.
+   * Track which values (`cache.wrap`) each response read, so purging a value's tag (or deleting
+   * the value) purges the responses built from it. Off by default: it runs each miss in an
+   * AsyncLocalStorage scope, and on Node 20 that turns on async hooks for the whole process,
+   * which costs every promise, hits included (about 10 % of a Koa hit in `npm run bench`).
    */
   dependencies?: boolean
 }
@@ -144,7 +145,7 @@ export const DEFAULTS = {
   targeted: ['cdn-cache-control', 'surrogate-control'],
   tagHeaders: ['surrogate-key', 'cache-tag'],
   cacheStatus: 'cachefront',
-  dependencies: true,
+  dependencies: false,
   redis: {
     url: 'redis://127.0.0.1:6379',
     commandTimeout: '250ms',

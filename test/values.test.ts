@@ -13,7 +13,7 @@ import { describeRedis, REDIS_URL, uniqueNamespace } from './support/redis.js'
 describe('values (cache.wrap, get, set, delete)', function () {
   this.timeout(10000)
   let cache: Cache
-  beforeEach(() => { cache = createCache({ namespace: uniqueNamespace('values'), jitter: 0 }) })
+  beforeEach(() => { cache = createCache({ namespace: uniqueNamespace('values'), jitter: 0, dependencies: true }) })
   afterEach(async () => { await cache.close() })
 
   describe('wrap (cache-aside, read-through)', () => {
@@ -189,6 +189,12 @@ describe('values (cache.wrap, get, set, delete)', function () {
       await send(base + '/users/2')
       await cache.invalidate({ tag: 'user:1' })
       expect((await send(base + '/users/2')).headers['x-cache']).to.equal('HIT')
+    })
+
+    it('records no dependencies unless asked to (dependencies: false is the default)', async () => {
+      const plain = createCache({ namespace: uniqueNamespace('values-off') })
+      expect(plain.engine.dependencies).to.equal(undefined)
+      await plain.close()
     })
 
     it('stores a POST answer with explicit freshness and its own Content-Location as the GET response (RFC 9110 §9.3.3)', async () => {
