@@ -42,6 +42,21 @@ export const kinds: Record<string, Kind> = {
     return {}
   },
 
+  /**
+   * Bare node:http sending the same header fields a proxy hit sends (Via, Date, ETag, Age,
+   * X-Cache, Cache-Status...): what those fields cost Node by themselves, apart from the cache.
+   */
+  async 'bare-headers' ({ port, body }) {
+    const date = new Date().toUTCString()
+    const head = [
+      'content-type', CT, 'cache-control', 'public, max-age=3600', 'via', '1.1 cachefront', 'date', date,
+      'content-length', String(body.length), 'etag', 'W/"400-1aPJvX50bJi0rqDpGU+5VVs8Iq0"', 'age', '1',
+      'x-cache', 'HIT', 'cache-status', 'cachefront; hit',
+    ]
+    await listen(http.createServer((_req, res) => { res.writeHead(200, head); res.end(body) }), port)
+    return {}
+  },
+
   /** An Express app whose only middleware ends the response with the buffer: Express's floor. */
   async 'express-floor' ({ port, body }) {
     const app = express()

@@ -104,13 +104,14 @@ export const scenarios: Scenario[] = [
     name: 'proxy',
     title: 'Proxy: L1 hit vs bare node:http returning the same buffer (1 KiB)',
     async run (t) {
-      const s = { bare: await t.startServer('bare'), hit: await t.startServer('proxy-hit') }
+      const s = { bare: await t.startServer('bare'), headers: await t.startServer('bare-headers'), hit: await t.startServer('proxy-hit') }
       return using(Object.values(s), async () => {
         const m = await t.compare(s)
         return [
           ratio('proxy hit / bare node:http', m.hit.rps, m.bare.rps, 0.9),
           ratio('same, by server CPU per request (bare µs ÷ hit µs)', m.bare.cpuPerRequestUs, m.hit.cpuPerRequestUs, 0.9),
-          rps('bare node:http', m.bare), rps('proxy hit', m.hit),
+          ratio('proxy hit / bare node:http sending the same 10 header fields', m.hit.rps, m.headers.rps),
+          rps('bare node:http (2 header fields)', m.bare), rps('bare node:http (the hit\'s 10 fields)', m.headers), rps('proxy hit', m.hit),
         ]
       })
     },
