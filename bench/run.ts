@@ -30,14 +30,15 @@ const hasWrk = spawnSync('wrk', ['--version']).error === undefined
 const rounds = Number(values.rounds)
 const duration = Number(values.duration)
 const connections = Number(values.connections)
-let nextPort = 20000 + Math.floor(Math.random() * 20000)
+// Below the ephemeral range (32768+), where in-process origins on port 0 land.
+let nextPort = 10000 + Math.floor(Math.random() * 15000)
 
 /** A server process, pinned to core 0. */
 export interface Server { port: number, url: string, pid: number, stop(): Promise<void> }
 
 export async function startServer (kind: string, opts: { body?: number, keys?: number, env?: Record<string, string> } = {}): Promise<Server> {
   const port = nextPort++
-  const args = ['--max-old-space-size=4096', '--import', 'tsx', path.join(here, 'server.ts'), kind, String(port), String(opts.body ?? 1024), String(opts.keys ?? 1)]
+  const args = ['--max-old-space-size=6144', '--expose-gc', '--import', 'tsx', path.join(here, 'server.ts'), kind, String(port), String(opts.body ?? 1024), String(opts.keys ?? 1)]
   const child: ChildProcess = hasTaskset
     ? spawn('taskset', ['-c', '0', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...opts.env } })
     : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...opts.env } })

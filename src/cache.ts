@@ -16,6 +16,9 @@ import { Values, type ValueOptions, type WarmSummary } from './values.js'
 /** Headroom L1 allows above maxObjectSize for an entry's headers and bookkeeping. */
 const HEADER_ALLOWANCE = 64 * 1024
 
+/** One value for `warm` / `warmValues`: its key, how to load it, and its options. */
+export interface ValueWarmItem { key: string, loader: () => unknown, options?: ValueOptions }
+
 /** A cache: adapters for each framework on one engine and one store. */
 export interface Cache {
   /** Express middleware, for the whole app or one route. */
@@ -39,7 +42,7 @@ export interface Cache {
   /** Deletes a value and every response that read it. */
   delete(key: string): Promise<boolean>
   /** Loads the values that are not fresh yet, a few at a time. */
-  warmValues(items: { key: string, loader: () => unknown, options?: ValueOptions }[], options?: { concurrency?: number }): Promise<WarmSummary>
+  warmValues(items: ValueWarmItem[], options?: { concurrency?: number }): Promise<WarmSummary>
   /**
    * The live dashboard, as an Express-compatible `(req, res, next)` handler:
    * `app.use('/_cache', cache.dashboard({ token }))`. Its data and purges need
@@ -53,6 +56,8 @@ export interface Cache {
    * what the cache did: `{ total, stored, fresh, stale, notCacheable, failed, failures, ms }`.
    */
   warm(urls: Iterable<string>, options?: WarmUrlOptions): Promise<WarmReport>
+  /** Values: loads each one that is not fresh yet (`warmValues`). */
+  warm(items: ValueWarmItem[], options?: { concurrency?: number }): Promise<WarmSummary>
   /** Releases waiters, timers and connections. */
   close(): Promise<void>
   /** The engine, for adapters outside this package (the proxy). */
@@ -111,7 +116,11 @@ export function createCache (options: CacheOptions = {}): Cache {
     invalidate,
     dashboard,
     koaDashboard: ({ prefix, ...mount }) => koaDashboard(dashboard(mount), prefix),
-    warm: (urls, opts) => warm(urls, opts),
+    warm: ((what: Iterable<string> | ValueWarmItem[], opts?: WarmUrlOptions) => {
+      // Values come as { key, loader } objects; anything else is a list of URLs.
+      if (Array.isArray(what) && what.length > 0 && typeof what[0] === 'object') return values.warm(what as ValueWarmItem[], opts?.concurrency)
+      return warm(what as Iterable<string>, opts)
+    }) as Cache['warm'],
     stats: () => engine.stats(),
     close: () => { values?.close(); for (const d of dashboards) d.close(); return engine.close() },
   }

@@ -1,4 +1,4 @@
-export { createCache, type Cache } from './cache.js'
+export { createCache, type Cache, type ValueWarmItem } from './cache.js'
 export { DEFAULTS, type CacheOptions, type RouteOptions, type RedisOptions, type Logger, type TagsOption } from './options.js'
 export type { Invalidation, Origin, OriginCall, Sink, HeadDecision, Answer } from './engine.js'
 export { Engine } from './engine.js'

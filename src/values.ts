@@ -12,6 +12,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { Coalescer } from './coalesce.js'
 import { ENTRY_VERSION, type ValueRecord } from './entry.js'
+import { ENTRY_OVERHEAD } from './record.js'
 import { userTag, type Engine } from './engine.js'
 import { parseDuration, type Duration } from './units.js'
 
@@ -239,7 +240,7 @@ export class Values {
       swr,
       sie,
       tags,
-      size: body.length + 128,
+      size: body.length + ENTRY_OVERHEAD,
     }
   }
 }

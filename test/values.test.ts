@@ -146,6 +146,12 @@ describe('values (cache.wrap, get, set, delete)', function () {
       expect(peak).to.be.at.most(3)
       expect(await cache.get('w5')).to.equal('v3')
     })
+
+    it('is also cache.warm([{ key, loader }])', async () => {
+      const summary = await cache.warm([{ key: 'cw', loader: async () => 'warm' }])
+      expect(summary).to.deep.include({ stored: 1, fresh: 0, failed: 0 })
+      expect(await cache.get('cw')).to.equal('warm')
+    })
   })
 
   describe('responses that depend on values', () => {
