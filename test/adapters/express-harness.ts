@@ -3,7 +3,7 @@
  * options (the Redis tier, say): the cache in front of a scripted origin.
  */
 import express from 'express'
-import type { AddressInfo } from 'node:net'
+import { listenOn } from '../support/listen.js'
 import { createCache, type CacheOptions } from '../../src/index.js'
 import { answer, type Harness } from './harness.js'
 
@@ -37,15 +37,12 @@ export function makeExpressHarness (o: ExpressHarnessOptions): Harness {
       app.use((err: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
         res.status(500).type('text').send(err.message)
       })
-      const server = app.listen(0, '127.0.0.1')
-      await new Promise(resolve => server.once('listening', resolve))
-      const { port } = server.address() as AddressInfo
+      const listening = await listenOn(app)
       return {
-        url: `http://127.0.0.1:${port}`,
+        url: listening.url,
         cache,
         async close () {
-          server.closeAllConnections()
-          await new Promise(resolve => server.close(resolve))
+          await listening.close()
           await cache.close()
           await o.afterClose?.(options)
         },

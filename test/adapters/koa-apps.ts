@@ -3,9 +3,9 @@
  * and a server helper. Koa 2 ships no types; its API is the same for what the tests use.
  */
 import Koa from 'koa'
+import { listenOn, type Listening } from '../support/listen.js'
 import http from 'node:http'
 import { createRequire } from 'node:module'
-import type { AddressInfo } from 'node:net'
 
 const require = createRequire(import.meta.url)
 
@@ -26,23 +26,8 @@ export function quietApp (Ctor: typeof Koa): Koa {
   return app
 }
 
-export interface Listening {
-  url: string
-  server: http.Server
-  close(): Promise<void>
-}
+export type { Listening }
 
-export async function listen (app: Koa): Promise<Listening> {
-  const server = http.createServer(app.callback())
-  server.listen(0, '127.0.0.1')
-  await new Promise(resolve => server.once('listening', resolve))
-  const { port } = server.address() as AddressInfo
-  return {
-    url: `http://127.0.0.1:${port}`,
-    server,
-    async close () {
-      server.closeAllConnections()
-      await new Promise(resolve => server.close(resolve))
-    },
-  }
+export function listen (app: Koa): Promise<Listening> {
+  return listenOn(app.callback() as http.RequestListener)
 }

@@ -7,6 +7,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import { randomUUID } from 'node:crypto'
 import net, { type AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
+import { listenOn } from '../support/listen.js'
 import { parseConfig, type ProxyConfigInput } from '../../proxy/config.js'
 import { createProxy, type Proxy, type ProxyExtras } from '../../proxy/server.js'
 
@@ -26,23 +27,17 @@ export interface Origin {
 
 export async function startOrigin (handle: (req: IncomingMessage, res: ServerResponse) => void): Promise<Origin> {
   const requests: IncomingMessage[] = []
-  const server = http.createServer((req, res) => {
+  const { url, server, close } = await listenOn((req, res) => {
     requests.push(req)
     handle(req, res)
   })
-  server.listen(0, '127.0.0.1')
-  await new Promise(resolve => server.once('listening', resolve))
-  const { port } = server.address() as AddressInfo
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     server,
     requests,
     count: path => requests.filter(r => path === undefined || r.url === path).length,
     connections: () => new Promise((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n)))),
-    async close () {
-      server.closeAllConnections()
-      await new Promise(resolve => server.close(resolve))
-    },
+    close,
   }
 }
 

@@ -4,7 +4,7 @@
  * namespace stand for the instances of one application behind a load balancer.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { listenOn } from './listen.js'
 import express from 'express'
 import { createCache, type Cache, type CacheOptions, type Logger } from '../../src/index.js'
 import { sleep } from './http.js'
@@ -22,15 +22,12 @@ export async function startApp (options: CacheOptions, handler: Handler): Promis
   const app = express()
   app.use(cache.express())
   app.use((req, res, next) => { Promise.resolve(handler(req, res)).catch(next) })
-  const server = app.listen(0, '127.0.0.1')
-  await new Promise(resolve => server.once('listening', resolve))
-  const { port } = server.address() as AddressInfo
+  const listening = await listenOn(app)
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: listening.url,
     cache,
     async close () {
-      server.closeAllConnections()
-      await new Promise(resolve => server.close(resolve))
+      await listening.close()
       await cache.close()
     }
   }
