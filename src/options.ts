@@ -78,7 +78,7 @@ export interface CacheOptions {
    * Track which values (`cache.wrap`) each response read, so purging a value's tag (or deleting
    * the value) purges the responses built from it. Off by default: it runs each miss in an
    * AsyncLocalStorage scope, and on Node 20 that turns on async hooks for the whole process,
-   * which costs every promise, hits included (about 10 % of a Koa hit in `npm run bench`).
+   * which costs every promise, hits included (about 6 % of a Koa hit's CPU in `npm run bench`).
    */
   dependencies?: boolean
 }
