@@ -61,7 +61,6 @@ export interface Stats {
   l2?: L2Stats
 }
 
-export type Counter = Exclude<keyof Stats, 'evictions' | 'bytes' | 'entries' | 'l2'>
 
 export class Metrics {
   hits = 0

@@ -97,11 +97,6 @@ export class TieredStore {
     }
   }
 
-  /** Writes to L1 only (an entry another instance already wrote to L2). */
-  setLocal (key: string, value: Stored, ttlMs: number): void {
-    if (ttlMs > 0) this.l1.set(key, value, ttlMs).catch(this.onWriteError)
-  }
-
   async delete (key: string): Promise<number> {
     this.spoil(key)
     const [a, b] = await Promise.all([this.l1.delete(key), this.purge(this.l2?.delete(key))])

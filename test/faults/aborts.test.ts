@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { createCache } from '../../src/index.js'
 import { sleep } from '../support/http.js'
+import { abortMany } from '../support/aborts.js'
 
 const ABORTS = Number(process.env.ABORTS ?? 10_000)
 
@@ -29,20 +30,8 @@ describe(`${ABORTS} client aborts mid-response (middleware)`, function () {
     const server = http.createServer(app)
     await new Promise<void>(resolve => server.listen(0, '127.0.0.1', () => resolve()))
     const { port } = server.address() as AddressInfo
-    const agent = new http.Agent({ keepAlive: false, maxSockets: 64 })
 
-    const abortOne = (i: number): Promise<void> => new Promise(resolve => {
-      // Distinct URLs (mostly) so many leaders are cut off, and some repeats so waiters are too.
-      const req = http.get({ host: '127.0.0.1', port, path: `/s/${i % 2000}`, agent }, res => {
-        res.once('data', () => { req.destroy(); resolve() })
-        res.once('end', () => resolve())
-      })
-      req.on('error', () => resolve())
-    })
-    const run = async (n: number, from: number): Promise<void> => {
-      const batch = 64
-      for (let i = 0; i < n; i += batch) await Promise.all(Array.from({ length: Math.min(batch, n - i) }, (_, j) => abortOne(from + i + j)))
-    }
+    const run = (n: number, from: number): Promise<void> => abortMany(port, n, from)
 
     await run(1000, 0) // warm up: JIT, pools
     await sleep(100)
@@ -59,7 +48,6 @@ describe(`${ABORTS} client aborts mid-response (middleware)`, function () {
     // Entries may be stored (the handler completes even when its client left), bounded by L1's
     // 16 MB; beyond that the heap must not grow with the number of aborts.
     expect(heapAfter - heapBefore, 'heap growth in bytes').to.be.lessThan(32 * 1024 * 1024)
-    agent.destroy()
     server.close()
     await cache.close()
   })

@@ -6,6 +6,7 @@
 import { expect } from 'chai'
 import http from 'node:http'
 import { sleep } from '../support/http.js'
+import { abortMany } from '../support/aborts.js'
 import { startOrigin, startProxy, type Origin, type Running } from '../proxy/support.js'
 
 const ABORTS = Number(process.env.ABORTS ?? 10_000)
@@ -40,21 +41,9 @@ describe(`faults: ${ABORTS} client aborts mid-response (proxy)`, function () {
     // The test origin keeps every request it saw (for other tests' assertions); not here.
     origin.server.prependListener('request', () => { origin.requests.length = 0 })
     proxy = await startProxy(origin.url)
-    const agent = new http.Agent({ keepAlive: false, maxSockets: 64 })
     const { port } = new URL(proxy.url)
 
-    const abortOne = (i: number): Promise<void> => new Promise(resolve => {
-      // Distinct URLs (mostly) so many leaders are cut off, and some repeats so waiters are too.
-      const req = http.get({ host: '127.0.0.1', port, path: `/s/${i % 2000}`, agent }, res => {
-        res.once('data', () => { req.destroy(); resolve() })
-        res.once('end', () => resolve())
-      })
-      req.on('error', () => resolve())
-    })
-    const run = async (n: number, from: number): Promise<void> => {
-      const batch = 64
-      for (let i = 0; i < n; i += batch) await Promise.all(Array.from({ length: Math.min(batch, n - i) }, (_, j) => abortOne(from + i + j)))
-    }
+    const run = (n: number, from: number): Promise<void> => abortMany(port, n, from)
     const settle = async (): Promise<void> => {
       for (let i = 0; i < 100 && ((await connections(proxy.proxy.server)) > 0 || upstreamSockets(proxy).busy > 0); i++) await sleep(20)
       await sleep(100)
@@ -86,6 +75,5 @@ describe(`faults: ${ABORTS} client aborts mid-response (proxy)`, function () {
     expect(proxy.proxy.cache.engine.pending, 'pending flights and refreshes').to.equal(0)
     expect(stats.aborted, 'aborts counted').to.be.at.least(ABORTS / 2)
     expect(heapAfter - heapBefore, 'heap growth in bytes').to.be.lessThan(32 * 1024 * 1024)
-    agent.destroy()
   })
 })
