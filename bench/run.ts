@@ -12,14 +12,14 @@ import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { scenarios, type Measure, type Scenario } from './scenarios.js'
+import { scenarios, type Measure, type Measured, type Scenario } from './scenarios.js'
 
 const { values } = parseArgs({
   options: {
     scenario: { type: 'string', multiple: true },
     json: { type: 'boolean', default: false },
-    rounds: { type: 'string', default: '3' },
-    duration: { type: 'string', default: '4' },
+    rounds: { type: 'string', default: '9' },
+    duration: { type: 'string', default: '2' },
     connections: { type: 'string', default: '50' },
   },
 })
@@ -95,16 +95,21 @@ export const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
 
-/** Measures several servers over the same rounds (interleaved, so drift hits all alike). */
-export async function compare (servers: Record<string, Server>, urlPath?: string, script?: string): Promise<Record<string, Measure>> {
-  for (const s of Object.values(servers)) await load(s, urlPath, script).catch(() => undefined) // warm-up (JIT)
+/**
+ * Measures several servers over the same rounds, interleaved: each round loads every server in
+ * turn, so a slow phase of the machine hits all of them alike. Ratios are taken per round and
+ * their median reported (`pairedRatio`), which cancels the drift that a ratio of medians keeps.
+ */
+export async function compare (servers: Record<string, Server>, urlPath?: string, script?: string | Record<string, string>): Promise<Record<string, Measured>> {
+  const scriptOf = (name: string): string | undefined => typeof script === 'string' ? script : script?.[name]
+  for (const [name, s] of Object.entries(servers)) await load(s, urlPath, scriptOf(name)).catch(() => undefined) // warm-up (JIT)
   const samples: Record<string, Measure[]> = {}
   for (let r = 0; r < rounds; r++) {
-    for (const [name, s] of Object.entries(servers)) (samples[name] ??= []).push(await load(s, urlPath, script))
+    for (const [name, s] of Object.entries(servers)) (samples[name] ??= []).push(await load(s, urlPath, scriptOf(name)))
   }
-  const out: Record<string, Measure> = {}
+  const out: Record<string, Measured> = {}
   for (const [name, ms] of Object.entries(samples)) {
-    out[name] = { rps: median(ms.map(m => m.rps)), cpuPerRequestUs: median(ms.map(m => m.cpuPerRequestUs)) }
+    out[name] = { rps: median(ms.map(m => m.rps)), cpuPerRequestUs: median(ms.map(m => m.cpuPerRequestUs)), rounds: ms }
   }
   return out
 }

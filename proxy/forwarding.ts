@@ -39,6 +39,15 @@ const OVERRIDE_FIELDS = ['x-original-url', 'x-rewrite-url', 'x-http-method-overr
 /** The request fields that identify the forwarded host; part of every key when keyByHost is on. */
 export const HOST_KEY_FIELDS = ['x-forwarded-host', 'x-forwarded-proto']
 
+/** What `prepare` does with a request field it finds, by name. */
+const HOP_BY_HOP = 1
+const FORWARDING = 2
+const OVERRIDE = 3
+const KINDS: Record<string, number> = Object.create(null)
+for (const name of REQUEST_HOP_BY_HOP) KINDS[name] = HOP_BY_HOP
+for (const name of FORWARDING_FIELDS) KINDS[name] = FORWARDING
+for (const name of OVERRIDE_FIELDS) KINDS[name] = OVERRIDE
+
 const BASE = 'http://base.invalid'
 /** Targets that the WHATWG URL parser (which http-proxy applies) leaves as they are. */
 const PLAIN_TARGET = /^\/(?!\/)[\w\-.~!$&()*+,;=:@/%?]*$/
@@ -53,9 +62,14 @@ export interface ForwardingOptions {
 export class Forwarding {
   private readonly trusted: BlockList | undefined
   private readonly via: string | undefined
+  /** The Via hop for the common versions, built once. */
+  private readonly via11: string | undefined
+  private readonly via10: string | undefined
 
   constructor (options: ForwardingOptions) {
     this.via = options.via === false ? undefined : options.via
+    this.via11 = this.via === undefined ? undefined : '1.1 ' + this.via
+    this.via10 = this.via === undefined ? undefined : '1.0 ' + this.via
     if (options.trustedHops.length === 0) return
     const list = new BlockList()
     for (const hop of options.trustedHops.flatMap(h => HOP_KEYWORDS[h] ?? [h])) {
@@ -91,18 +105,18 @@ export class Forwarding {
         if (name !== '' && name !== 'host' && !(upgrade && name === 'upgrade')) delete h[name]
       }
     }
-    for (const name of REQUEST_HOP_BY_HOP) {
-      if (upgrade && (name === 'connection' || name === 'upgrade')) continue
-      if (h[name] !== undefined) delete h[name]
-    }
-
     const remote = req.socket.remoteAddress
-    const trusted = this.trusts(remote)
-    if (!trusted) {
-      for (const name of FORWARDING_FIELDS) if (h[name] !== undefined) delete h[name]
-    }
-    if (!trusted || req.method === 'GET' || req.method === 'HEAD') {
-      for (const name of OVERRIDE_FIELDS) if (h[name] !== undefined) delete h[name]
+    // Decided lazily: most requests carry none of the fields below, and then nobody asks.
+    let trusted: boolean | undefined
+    // One pass over the fields the request has, rather than a lookup per field it might have.
+    for (const name in h) {
+      const kind = KINDS[name]
+      if (kind === undefined) continue
+      if (kind === HOP_BY_HOP) {
+        if (!(upgrade && (name === 'connection' || name === 'upgrade'))) delete h[name]
+      } else if (!(trusted ??= this.trusts(remote)) || (kind === OVERRIDE && (req.method === 'GET' || req.method === 'HEAD'))) {
+        delete h[name]
+      }
     }
 
     if (remote !== undefined) {
@@ -112,7 +126,8 @@ export class Forwarding {
     if (h['x-forwarded-proto'] === undefined) h['x-forwarded-proto'] = (req.socket as TLSSocket).encrypted ? 'https' : 'http'
     if (h['x-forwarded-host'] === undefined && h.host !== undefined) h['x-forwarded-host'] = h.host
     if (this.via !== undefined) {
-      const hop = `${req.httpVersion} ${this.via}`
+      const v = req.httpVersion
+      const hop = v === '1.1' ? this.via11! : v === '1.0' ? this.via10! : `${v} ${this.via}`
       h.via = h.via ? `${h.via}, ${hop}` : hop
     }
   }

@@ -18,7 +18,7 @@ import { ConfigError, maskSecrets, type ProxyConfig } from './config.js'
 import { Forwarding, HOST_KEY_FIELDS } from './forwarding.js'
 import { ProxyMetrics } from './metrics.js'
 import { Router, toKeyOptions } from './routes.js'
-import { Upstream, type RequestContext } from './upstream.js'
+import { Upstream, type FailureReason, type RequestContext } from './upstream.js'
 import { reachable, warmAtStartup } from './warm.js'
 
 /** What embedding code (and the cluster worker) can add to a validated config. */
@@ -59,16 +59,26 @@ export interface Proxy {
   close(): Promise<void>
 }
 
-/** Requests answered by the proxy remember the cache status they were answered with, for the access log and metrics. */
-class ProxyResponse extends http.ServerResponse {
-  cacheLabel: string | undefined
+/**
+ * The proxy's response: it carries the request's context (so nothing is allocated per request
+ * beside it) and remembers the cache status it was answered with, for the access log and metrics.
+ */
+class ProxyResponse extends http.ServerResponse implements RequestContext {
+  cacheLabel: string | undefined = undefined
+  start = 0
+  upstreamMs: number | undefined = undefined
+  failure: FailureReason | undefined = undefined
 
-  override writeHead (statusCode: number, ...rest: any[]): this {
-    const headers = typeof rest[0] === 'string' ? rest[1] : rest[0]
-    this.cacheLabel = labelOf(headers) ?? this.cacheLabel
-    return (super.writeHead as (...args: unknown[]) => this)(statusCode, ...rest)
+  override writeHead (statusCode: number, reason?: any, headers?: any): this {
+    const fields = typeof reason === 'string' ? headers : reason
+    // Fields set beforehand (setHeader) count too: the engine's writer sets them when some were.
+    this.cacheLabel = labelOf(fields) ?? labelOf(this.getHeaders()) ?? this.cacheLabel
+    return typeof reason === 'string' ? super.writeHead(statusCode, reason, headers) : super.writeHead(statusCode, fields)
   }
 }
+
+/** X-Cache values as metric labels, lower-cased once rather than per response. */
+const LABELS: Record<string, string> = Object.assign(Object.create(null), { HIT: 'hit', MISS: 'miss', STALE: 'stale', PASS: 'pass', BYPASS: 'bypass', REVALIDATED: 'revalidated', EXPIRED: 'expired' })
 
 /** The cache status label of a response head: X-Cache lower-cased, else what Cache-Status says. */
 function labelOf (headers: OutgoingHttpHeaders | OutgoingHttpHeader[] | undefined): string | undefined {
@@ -87,7 +97,7 @@ function labelOf (headers: OutgoingHttpHeaders | OutgoingHttpHeader[] | undefine
     xCache = headers['x-cache']
     cacheStatus = headers['cache-status']
   }
-  if (typeof xCache === 'string' && xCache !== '') return xCache.toLowerCase()
+  if (typeof xCache === 'string' && xCache !== '') return LABELS[xCache] ?? xCache.toLowerCase()
   if (typeof cacheStatus === 'string') {
     if (cacheStatus.includes('fwd=method')) return 'pass'
     if (cacheStatus.includes('detail=upstream-')) return 'error'
@@ -136,23 +146,26 @@ export function createProxy (config: ProxyConfig, extras: ProxyExtras = {}): Pro
   const onError = (err: unknown, what: string) => logger.error({ err }, `${what} failed`)
 
   function onRequest (req: IncomingMessage, res: ProxyResponse): void {
-    const ctx: RequestContext = { start: performance.now() }
+    if (accessLog !== undefined) res.start = performance.now()
     // While shutting down, no connection is kept for another request.
     if (closing) res.shouldKeepAlive = false
     forwarding.prepare(req)
-    res.once('close', () => done(req, res, ctx))
+    res.on('close', onClose)
     if (req.method === 'PURGE' && purgeMethod) return void purgeTarget(req, res)
     let pending: void | Promise<void>
     try {
-      pending = cache.engine.handle(req, res, router.pick(req), upstream, ctx)
+      pending = cache.engine.handle(req, res, router.pick(req), upstream, res)
     } catch (err) {
       return internalError(err, req, res)
     }
     if (pending !== undefined) pending.catch(err => internalError(err, req, res))
   }
 
-  function done (req: IncomingMessage, res: ProxyResponse, ctx: RequestContext): void {
-    const label = res.cacheLabel ?? (ctx.failure !== undefined ? 'error' : 'none')
+  /** One listener shared by every response (`this` is the response): no closure per request. */
+  function onClose (this: ProxyResponse): void {
+    const res = this
+    const req = res.req
+    const label = res.cacheLabel ?? (res.failure !== undefined ? 'error' : 'none')
     metrics.request(label)
     if (accessLog === undefined || !accessLog.isLevelEnabled(access as string)) return
     accessLog[access as 'info']({
@@ -160,8 +173,8 @@ export function createProxy (config: ProxyConfig, extras: ProxyExtras = {}): Pro
       url: req.url,
       status: res.statusCode,
       cache: label,
-      upstreamMs: ctx.upstreamMs === undefined ? undefined : Math.round(ctx.upstreamMs * 10) / 10,
-      ms: Math.round((performance.now() - ctx.start) * 10) / 10,
+      upstreamMs: res.upstreamMs === undefined ? undefined : Math.round(res.upstreamMs * 10) / 10,
+      ms: Math.round((performance.now() - res.start) * 10) / 10,
       remote: req.socket.remoteAddress,
       ...(res.writableFinished ? {} : { aborted: true }),
     })

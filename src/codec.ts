@@ -110,6 +110,8 @@ export function decode (buf: Buffer): Stored | undefined {
     if (header === null || typeof header !== 'object' || Array.isArray(header)) return undefined
     const fields = header as Record<string, unknown>
     const rest = buf.subarray(headerEnd)
+    // Frozen like the engine's own lists, so the L1 can index by them without a copy.
+    if (Array.isArray(fields.tags)) Object.freeze(fields.tags)
 
     if (fields.type === 'vary') {
       if (rest.length !== 0 || flags !== 0 || bodyLength !== 0) return undefined

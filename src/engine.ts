@@ -148,10 +148,10 @@ export class Engine {
     // cache unless the key says whose it is, or the route allows it; its response may be stored
     // if the origin marks it shareable.
     const authenticated = req.headers.authorization !== undefined && user === undefined && !route.rules.allowAuthorization
-    const found = authenticated ? undefined : this.store.peek(key)
+    const now = Date.now()
+    const found = authenticated ? undefined : this.store.peek(key, now)
     // The hot path: a fresh L1 entry for a response without Vary. Nothing is allocated before it.
     if (found !== undefined && found.type === 'response' && found.vary === undefined) {
-      const now = Date.now()
       if (usability(found, cc, now) === 'fresh') {
         this.metrics.hits++
         this.activity.hit(resource)

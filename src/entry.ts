@@ -59,7 +59,7 @@ export interface Entry {
   /** Lower-case request header names from the response's Vary, when it has one. */
   vary?: string[]
   /** Tags this entry answers to for invalidation (route tags, origin Surrogate-Key, the URL tag). */
-  tags: string[]
+  tags: readonly string[]
   /** Bytes this entry accounts for in a byte-bounded store: body plus headers. */
   size: number
 }
@@ -73,7 +73,7 @@ export interface VaryRecord {
   type: 'vary'
   vary: string[]
   deleteAt: number
-  tags: string[]
+  tags: readonly string[]
   size: number
 }
 
@@ -94,7 +94,7 @@ export interface ValueRecord {
   deleteAt: number
   swr: number
   sie: number
-  tags: string[]
+  tags: readonly string[]
   size: number
 }
 

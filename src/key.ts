@@ -138,8 +138,28 @@ function utf8Escapes (cp: number): string {
   return out
 }
 
+/** What encodeURIComponent leaves as it is. */
+const UNRESERVED = /^[\w\-.!~*'()]*$/
+
+/**
+ * The last text encoded and its encoding: the values keyed per request (a forwarded host with a
+ * port, a user id under load) repeat from one request to the next, and comparing is cheaper than
+ * encoding.
+ */
+let lastText = ''
+let lastEncoded = ''
+
 /** encodeURIComponent, except that a lone surrogate is escaped (see utf8Escapes) instead of throwing. */
 function encodeText (s: string): string {
+  if (UNRESERVED.test(s)) return s
+  if (s === lastText) return lastEncoded
+  const encoded = encodeTextOnce(s)
+  lastText = s
+  lastEncoded = encoded
+  return encoded
+}
+
+function encodeTextOnce (s: string): string {
   try {
     return encodeURIComponent(s)
   } catch {

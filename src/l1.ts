@@ -38,16 +38,31 @@ export interface MemoryStoreStats {
 }
 
 /**
- * What the LRU holds per key. Keyv hands its adapter `{ value, expires }`; the adapter keeps that
- * shape (so Keyv's own `get` would work too) and adds two things computed once at store time:
- * the size the LRU accounts for, and a private copy of the tags the key was indexed under, so
- * unindexing does not trust a value that may have been mutated or corrupted since.
+ * What the LRU holds per key: the very `{ value, expires }` object Keyv hands its adapter (so
+ * Keyv's own `get` works too, and a store allocates nothing of its own), plus the tags the key
+ * was indexed under when the value's own list cannot be trusted to stay as it was (see `tagsOf`).
  */
 interface Slot {
   value: Stored
   expires: number | undefined
-  size: number
-  tags: readonly string[]
+  tags?: readonly string[]
+}
+
+/**
+ * The tags a slot was indexed under. Unindexing must see exactly those, whatever happened to the
+ * value since: a frozen list (what the engine and the values API store) cannot change, anything
+ * else is copied at store time.
+ */
+function tagsOf (slot: Slot): readonly string[] {
+  if (slot.tags !== undefined) return slot.tags
+  const tags = slot.value.tags
+  return Array.isArray(tags) && Object.isFrozen(tags) ? tags : EMPTY
+}
+
+const EMPTY: readonly string[] = Object.freeze([])
+
+function expired (slot: Slot, now: number): boolean {
+  return slot.expires !== undefined && now > slot.expires
 }
 
 /** lru-cache requires a positive integer; a value without a usable size still costs one byte. */
@@ -68,18 +83,20 @@ class LruAdapter implements KeyvStoreAdapter {
   constructor (readonly lru: LRUCache<string, Slot>) {}
 
   async get<Value> (key: string): Promise<StoredData<Value> | undefined> {
-    return this.lru.get(key) as StoredData<Value> | undefined
+    const slot = this.lru.get(key)
+    return slot === undefined || expired(slot, Date.now()) ? undefined : slot as StoredData<Value>
   }
 
   set (key: string, data: { value: Stored, expires?: number }, ttl?: number): boolean {
-    const value = data.value
-    const slot: Slot = {
-      value,
-      expires: data.expires,
-      size: sizeOf(value),
-      tags: Array.isArray(value.tags) ? [...new Set(value.tags)] : []
-    }
-    this.lru.set(key, slot, { ttl })
+    const slot = data as Slot
+    const tags = slot.value.tags
+    if (!Array.isArray(tags)) slot.tags = EMPTY
+    else if (!Object.isFrozen(tags)) slot.tags = Object.freeze([...tags])
+    // Expiry is `slot.expires`, checked by the reader (Keyv's rule: expired once now > expires).
+    // Not lru-cache's ttl: that costs every read a performance.now() and a Float64Array lookup
+    // beside the clock the engine reads anyway.
+    void ttl
+    this.lru.set(key, slot)
     return true
   }
 
@@ -89,9 +106,10 @@ class LruAdapter implements KeyvStoreAdapter {
 
   /** True only for a live entry: an expired one is already gone as far as readers can tell. */
   deleteSync (key: string): boolean {
-    const live = this.lru.has(key)
+    const slot = this.lru.peek(key)
+    if (slot === undefined) return false
     this.lru.delete(key)
-    return live
+    return !expired(slot, Date.now())
   }
 
   async clear (): Promise<void> {
@@ -99,7 +117,8 @@ class LruAdapter implements KeyvStoreAdapter {
   }
 
   async has (key: string): Promise<boolean> {
-    return this.lru.has(key)
+    const slot = this.lru.peek(key)
+    return slot !== undefined && !expired(slot, Date.now())
   }
 
   // Errors surface as throws, which Keyv catches and re-emits; the adapter emits nothing itself.
@@ -107,6 +126,9 @@ class LruAdapter implements KeyvStoreAdapter {
     return this
   }
 }
+
+/** lru-cache's get takes an options object, defaulting to a new one per call. */
+const NO_OPTIONS = {}
 
 /**
  * The in-memory L1 tier: Keyv over a byte-bounded lru-cache, plus a tag index for `deleteTag`.
@@ -118,8 +140,12 @@ export class MemoryStore implements SyncStore {
   readonly #lru: LRUCache<string, Slot>
   readonly #adapter: LruAdapter
   readonly #keyv: Keyv<Stored>
-  /** tag → keys currently stored with it. Kept exact by the LRU's insert/dispose hooks. */
-  readonly #tags = new Map<string, Set<string>>()
+  /**
+   * tag → the key, or keys, currently stored with it. Kept exact by the LRU's insert/dispose
+   * hooks. Most tags (the URL tag above all) name one key: that key is held as it is, and a Set
+   * only once a second key shares the tag, which spares a million-entry L1 a million Sets.
+   */
+  readonly #tags = new Map<string, string | Set<string>>()
   readonly #maxEntry: number
   readonly #onError?: (err: Error) => void
   #evictions = 0
@@ -140,18 +166,14 @@ export class MemoryStore implements SyncStore {
     this.#lru = new LRUCache<string, Slot>({
       maxSize: maxBytes,
       maxEntrySize: this.#maxEntry,
-      sizeCalculation: (slot) => slot.size,
-      // With the default resolution of 1 ms, lru-cache caches "now" and arms a setTimeout to
-      // forget it, i.e. a timer per busy millisecond on the hit path. 0 means one
-      // performance.now() per read instead: cheaper, exact, and no timers to clear on close.
-      ttlResolution: 0,
+      sizeCalculation: (slot) => sizeOf(slot.value),
       // Index on insert and unindex on dispose, both inside the LRU's own set/delete, so the
       // index cannot drift from the LRU whatever the interleaving of concurrent async calls.
       // Order matters on overwrite: lru-cache disposes the old value *before* inserting the new
       // one; disposeAfter runs later and would unindex tags the new value shares with the old.
-      onInsert: (slot, key, reason) => { if (reason !== 'update') this.#index(key, slot.tags) },
+      onInsert: (slot, key, reason) => { if (reason !== 'update') this.#index(key, tagsOf(slot)) },
       dispose: (slot, key, reason) => {
-        this.#unindex(key, slot.tags)
+        this.#unindex(key, tagsOf(slot))
         if (reason === 'evict') this.#evictions++
       },
       // The user's callback runs after the LRU is consistent (dispose must not re-enter it).
@@ -173,9 +195,14 @@ export class MemoryStore implements SyncStore {
   }
 
   /** The hit path's fast lane: one LRU lookup (which honours the TTL) and a shape check. */
-  getSync (key: string): Stored | undefined {
-    const slot = this.#lru.get(key)
+  getSync (key: string, now = Date.now()): Stored | undefined {
+    const slot = this.#lru.get(key, NO_OPTIONS)
     if (slot === undefined) return undefined
+    if (expired(slot, now)) {
+      // Gone as far as readers can tell; dropped now rather than left to the LRU's order.
+      this.#lru.delete(key)
+      return undefined
+    }
     if (isStored(slot.value)) return slot.value
     this.#corrupt++
     this.#lru.delete(key)
@@ -211,6 +238,7 @@ export class MemoryStore implements SyncStore {
   async deleteTag (tag: string): Promise<number> {
     const keys = this.#tags.get(tag)
     if (keys === undefined) return 0
+    if (typeof keys === 'string') return this.#adapter.deleteSync(keys) ? 1 : 0
     let n = 0
     // Copied: each delete's dispose hook removes the key from this very set.
     for (const key of [...keys]) if (this.#adapter.deleteSync(key)) n++
@@ -230,7 +258,7 @@ export class MemoryStore implements SyncStore {
     await this.#keyv.clear()
   }
 
-  /** Nothing to release: no autopurge and ttlResolution 0 mean the LRU arms no timers. */
+  /** Nothing to release: the LRU tracks no TTLs (expiry is checked on read), so it arms no timers. */
   async close (): Promise<void> {}
 
   get stats (): MemoryStoreStats {
@@ -249,15 +277,16 @@ export class MemoryStore implements SyncStore {
    */
   tagIndexSize (): { tags: number, refs: number } {
     let refs = 0
-    for (const keys of this.#tags.values()) refs += keys.size
+    for (const keys of this.#tags.values()) refs += typeof keys === 'string' ? 1 : keys.size
     return { tags: this.#tags.size, refs }
   }
 
   #index (key: string, tags: readonly string[]): void {
     for (const tag of tags) {
-      let keys = this.#tags.get(tag)
-      if (keys === undefined) this.#tags.set(tag, keys = new Set())
-      keys.add(key)
+      const keys = this.#tags.get(tag)
+      if (keys === undefined) this.#tags.set(tag, key)
+      else if (typeof keys !== 'string') keys.add(key)
+      else if (keys !== key) this.#tags.set(tag, new Set([keys, key]))
     }
   }
 
@@ -265,9 +294,14 @@ export class MemoryStore implements SyncStore {
     for (const tag of tags) {
       const keys = this.#tags.get(tag)
       if (keys === undefined) continue
+      if (typeof keys === 'string') {
+        if (keys === key) this.#tags.delete(tag)
+        continue
+      }
       keys.delete(key)
       // An empty set per tag ever seen would be a slow leak under churning URL tags.
       if (keys.size === 0) this.#tags.delete(tag)
+      else if (keys.size === 1) this.#tags.set(tag, keys.values().next().value!)
     }
   }
 

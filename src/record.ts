@@ -106,16 +106,17 @@ export function recordEntry (input: RecordInput): Entry {
     lastModified,
     validator,
     vary: policy.vary,
-    tags: input.tags,
+    // Frozen: the L1 indexes the entry under these and must find the same ones when it unindexes.
+    tags: Object.freeze(input.tags),
     size,
   }
 }
 
 /** The record stored under the primary key of a varying response (§4.1). */
-export function recordVary (vary: string[], deleteAt: number, tags: string[]): VaryRecord {
+export function recordVary (vary: string[], deleteAt: number, tags: readonly string[]): VaryRecord {
   let size = ENTRY_OVERHEAD
   for (const v of vary) size += v.length + STRING_OVERHEAD
-  return { v: ENTRY_VERSION, type: 'vary', vary, deleteAt, tags, size }
+  return { v: ENTRY_VERSION, type: 'vary', vary, deleteAt, tags: Object.freeze(tags), size }
 }
 
 /** The stored header fields as an object (lower-case names), without the writer's slots. */

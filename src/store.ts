@@ -29,5 +29,6 @@ export interface Store {
 
 /** A store that can answer from memory without a promise: the hit path's fast lane. */
 export interface SyncStore extends Store {
-  getSync(key: string): Stored | undefined
+  /** `now`: the caller's clock reading (ms since the epoch), which spares the store reading it again. */
+  getSync(key: string, now?: number): Stored | undefined
 }

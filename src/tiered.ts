@@ -35,8 +35,8 @@ export class TieredStore {
   ) {}
 
   /** L1 only, synchronously: the hit path. */
-  peek (key: string): Stored | undefined {
-    return this.l1.getSync(key)
+  peek (key: string, now?: number): Stored | undefined {
+    return this.l1.getSync(key, now)
   }
 
   /** L2, filling L1 on a hit; undefined without an L2. */

@@ -211,7 +211,7 @@ export class Values {
   }
 
   /** Adds a value's tags to the response being produced, if any. */
-  private track (key: string, tags: string[]): void {
+  private track (key: string, tags: readonly string[]): void {
     const deps = this.dependencies.getStore()
     if (deps === undefined) return
     deps.add(valueTag(key))
@@ -239,7 +239,7 @@ export class Values {
       deleteAt: staleAt + Math.max(swr, sie),
       swr,
       sie,
-      tags,
+      tags: Object.freeze(tags),
       size: body.length + ENTRY_OVERHEAD,
     }
   }

@@ -57,34 +57,24 @@ export function writeEntry (
 }
 
 /**
- * Node takes a header array straight to the wire only when no header was set before; otherwise
- * it removes and re-validates every field one by one. Frameworks set some (Express's
- * X-Powered-By, CORS middleware), so those are moved into the array first: the hit then takes
- * Node's fast path, and the stored fields still win over earlier ones, as writeHead's would.
+ * Node takes a header array straight to the wire only when no header was set before. Once one
+ * was (Express's X-Powered-By, CORS middleware), every path re-validates field by field, and the
+ * cheapest is to set each stored field (they win over earlier ones, as writeHead's would) and
+ * write the head from those: writeHead with the array would first remove, then append, each one
+ * (measured on Node 20: 1.5 µs against 2.0 µs for ten fields; the fast path takes 0.6 µs).
+ * Stored arrays never name a field twice (`recordEntry` joins repeated ones), so setting is exact.
  */
 function writeHead (out: ClientOut, status: number, raw: string[]): void {
   const res = out as Partial<ServerResponse>
-  const names = res.getHeaderNames?.()
-  if (names === undefined || names.length === 0) {
+  if (res.getHeaderNames === undefined || res.getHeaderNames().length === 0) {
     out.writeHead(status, raw)
     return
   }
-  let merged: string[] | undefined
-  for (const name of names) {
-    const value = res.getHeader!(name)
-    res.removeHeader!(name)
-    if (value === undefined || hasField(raw, name)) continue
-    merged ??= []
-    if (Array.isArray(value)) for (const v of value) merged.push(name, v)
-    else merged.push(name, String(value))
-  }
-  out.writeHead(status, merged === undefined ? raw : merged.concat(raw))
+  for (let i = 0; i < raw.length; i += 2) res.setHeader!(raw[i], raw[i + 1])
+  out.writeHead(status, NO_FIELDS)
 }
 
-function hasField (raw: string[], name: string): boolean {
-  for (let i = 0; i < raw.length; i += 2) if (raw[i] === name) return true
-  return false
-}
+const NO_FIELDS: string[] = []
 
 /**
  * RFC 9110 §14: a Range request answered from the stored complete response. One satisfiable

@@ -252,6 +252,18 @@ describe('primary keys (primaryKey)', function () {
     it('join repeated values with a comma', function () {
       expect(primaryKey('ns', 'GET', '/a?', undefined, plan, { 'x-tenant': ['a', 'b'] as any })).to.contain(':h=x-tenant=a%2Cb')
     })
+
+    it('encode each value as encodeURIComponent does, whatever was encoded just before', function () {
+      // The encoder remembers its last input (values repeat from request to request): the
+      // remembered answer must never leak into another value's part.
+      const values = ['host:1', 'plain', 'host:1', 'host:2', 'ünï', 'host:2', '', 'a b', 'host:1']
+      for (const tenant of values) {
+        for (const region of values) {
+          expect(key('GET', '/a', undefined, { 'x-tenant': tenant, 'x-region': region }, plan))
+            .to.equal(`ns:GET:/a?:h=x-tenant=${encodeURIComponent(tenant)}:h=x-region=${encodeURIComponent(region)}`)
+        }
+      }
+    })
   })
 })
 

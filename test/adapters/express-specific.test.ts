@@ -80,6 +80,26 @@ describe('express adapter', function () {
     }
   })
 
+  it('keeps on a hit the fields earlier middleware set, the stored ones winning where both name one', async () => {
+    await start((app, c) => {
+      // Like a CORS middleware before the cache: it sets fields on every response, hit or miss.
+      app.use((_q, s, next) => { s.setHeader('Access-Control-Allow-Origin', '*'); s.setHeader('Content-Type', 'text/x-early'); next() })
+      app.get('/early', c.express({ ttl: '1m' }), (_q, s) => { s.type('text/plain').send('body') })
+    })
+    const [miss, hit] = await twice('/early')
+    expect(hit.headers['x-cache']).to.equal('HIT')
+    for (const r of [miss, hit]) {
+      expect(r.text).to.equal('body')
+      expect(r.headers['access-control-allow-origin']).to.equal('*')
+      expect(r.headers['x-powered-by']).to.equal('Express')
+      expect(r.headers['content-type']).to.match(/^text\/plain/)
+    }
+    expect(hit.headers.age).to.match(/^\d+$/)
+    expect(hit.headers.etag).to.equal(miss.headers.etag)
+    // Each field once: setting the stored fields over the early ones must not duplicate any.
+    expect(hit.rawHeaders.filter((_, i) => i % 2 === 0).map(n => n.toLowerCase()).filter(n => n === 'content-type')).to.have.length(1)
+  })
+
   it('answers a hit before downstream middleware runs', async () => {
     let downstream = 0
     await start((app, c) => {

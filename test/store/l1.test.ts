@@ -245,6 +245,33 @@ describe('MemoryStore', function () {
       expect(store.tagIndexSize()).to.deep.equal(empty)
     })
 
+    it('unindexes a key by the tags it was stored with, even if the value\'s list changed since', async function () {
+      const store = memory()
+      const tags = ['before']
+      await store.set('k', sized(100, tags), LONG)
+      tags[0] = 'after'
+      tags.push('more')
+      expect(await store.deleteTag('after')).to.equal(0)
+      expect(await store.deleteTag('before')).to.equal(1)
+      expect(store.tagIndexSize()).to.deep.equal(empty)
+    })
+
+    it('keeps a tag exact as it goes from one key to several and back', async function () {
+      const store = memory()
+      await store.set('a', sized(100, ['t']), LONG)
+      await store.set('b', sized(100, ['t']), LONG)
+      await store.set('c', sized(100, ['t']), LONG)
+      expect(store.tagIndexSize()).to.deep.equal({ tags: 1, refs: 3 })
+      await store.delete('a')
+      await store.delete('b')
+      expect(store.tagIndexSize()).to.deep.equal({ tags: 1, refs: 1 })
+      await store.set('d', sized(100, ['t']), LONG)
+      expect(await store.deleteTag('t')).to.equal(2)
+      expect(store.getSync('c')).to.equal(undefined)
+      expect(store.getSync('d')).to.equal(undefined)
+      expect(store.tagIndexSize()).to.deep.equal(empty)
+    })
+
     it('is left empty by delete, deleteTag, deletePrefix and clear', async function () {
       const store = memory()
       const fill = async (): Promise<void> => {
@@ -272,7 +299,8 @@ describe('MemoryStore', function () {
       const keys = ['p:a', 'p:b', 'q:a', 'q:b', 'r']
       const tags = ['t1', 't2', 't3', 't4']
       const op = fc.oneof(
-        fc.record({ op: fc.constant('set' as const), key: fc.constantFrom(...keys), tags: fc.subarray(tags), size: fc.integer({ min: 1, max: 700 }) }),
+        // Frozen lists (what the engine stores) are indexed as they are, others are copied.
+        fc.record({ op: fc.constant('set' as const), key: fc.constantFrom(...keys), tags: fc.subarray(tags), frozen: fc.boolean(), size: fc.integer({ min: 1, max: 700 }) }),
         fc.record({ op: fc.constant('delete' as const), key: fc.constantFrom(...keys) }),
         fc.record({ op: fc.constant('deleteTag' as const), tag: fc.constantFrom(...tags) }),
         fc.record({ op: fc.constant('deletePrefix' as const), prefix: fc.constantFrom('p:', 'q:', 'r', 'p:a') }),
@@ -281,7 +309,7 @@ describe('MemoryStore', function () {
       await fc.assert(fc.asyncProperty(fc.array(op, { maxLength: 40 }), async (ops) => {
         const store = memory({ maxBytes: 1500, maxObjectSize: 1500 })
         for (const o of ops) {
-          if (o.op === 'set') await store.set(o.key, sized(o.size, o.tags), LONG)
+          if (o.op === 'set') await store.set(o.key, sized(o.size, o.frozen ? Object.freeze(o.tags) as string[] : o.tags), LONG)
           else if (o.op === 'delete') await store.delete(o.key)
           else if (o.op === 'deleteTag') await store.deleteTag(o.tag)
           else if (o.op === 'deletePrefix') await store.deletePrefix(o.prefix)

@@ -4,6 +4,8 @@ import http from 'node:http'
 export interface Reply {
   status: number
   headers: http.IncomingHttpHeaders
+  /** The header fields as they came, repeats included (`headers` keeps one Content-Type). */
+  rawHeaders: string[]
   body: Buffer
   text: string
 }
@@ -23,7 +25,7 @@ export function send (url: string, options: RequestOptions = {}): Promise<Reply>
       res.on('data', c => chunks.push(c))
       res.on('end', () => {
         const body = Buffer.concat(chunks)
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text: body.toString('utf8') })
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, body, text: body.toString('utf8') })
       })
       res.on('error', reject)
     })
