@@ -3,8 +3,8 @@
  *
  * Each scenario runs our server and its reference in the same run: servers pinned to core 0,
  * the load generator (wrk when installed, else autocannon) to core 1 where `taskset` exists;
- * a warm-up, then several rounds alternating the servers; medians and ratios. A benchmark, not a
- * test: it asserts nothing; it prints what it measured.
+ * a warm-up, then rounds that load every server in turn; ratios are medians of per-round ratios.
+ * A benchmark, not a test: it asserts nothing; it prints what it measured.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
