@@ -12,7 +12,7 @@ import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { scenarios, type Measure, type Measured, type Scenario } from './scenarios.js'
+import { median, scenarios, type Measure, type Measured, type Scenario } from './scenarios.js'
 
 const { values } = parseArgs({
   options: {
@@ -90,15 +90,10 @@ export async function load (server: Server, urlPath = '/k/0', script?: string): 
   return { rps, cpuPerRequestUs: (cpu / requests) * 1e6 }
 }
 
-export const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
-
 /**
  * Measures several servers over the same rounds, interleaved: each round loads every server in
  * turn, so a slow phase of the machine hits all of them alike. Ratios are taken per round and
- * their median reported (`pairedRatio`), which cancels the drift that a ratio of medians keeps.
+ * their median reported (`paired` in scenarios.ts), which cancels the drift that a ratio of medians keeps.
  */
 export async function compare (servers: Record<string, Server>, urlPath?: string, script?: string | Record<string, string>): Promise<Record<string, Measured>> {
   const scriptOf = (name: string): string | undefined => typeof script === 'string' ? script : script?.[name]

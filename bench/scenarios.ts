@@ -23,7 +23,7 @@ export interface Tools {
 export interface Scenario { name: string, title: string, run(t: Tools): Promise<Row[]> }
 
 const r2 = (x: number): number => Math.round(x * 100) / 100
-const median = (xs: number[]): number => {
+export const median = (xs: number[]): number => {
   const s = [...xs].sort((x, y) => x - y)
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }

@@ -72,8 +72,8 @@ function sizeOf (value: Stored): number {
 }
 
 /**
- * The tiny bridge Keyv needs: Keyv calls `set(key, data, ttlMs)` with the TTL as a number, while
- * lru-cache wants `set(key, value, { ttl })`. Everything else maps one to one.
+ * The tiny bridge Keyv needs: Keyv hands `set` its `{ value, expires }` object, which the LRU keeps
+ * as the slot; reads treat a slot past `expires` as absent. Everything else maps one to one.
  */
 class LruAdapter implements KeyvStoreAdapter {
   // Keyv only probes `opts` for iterable SQL-style adapters; this one has no iterator.
@@ -87,15 +87,14 @@ class LruAdapter implements KeyvStoreAdapter {
     return slot === undefined || expired(slot, Date.now()) ? undefined : slot as StoredData<Value>
   }
 
-  set (key: string, data: { value: Stored, expires?: number }, ttl?: number): boolean {
+  set (key: string, data: { value: Stored, expires?: number }): boolean {
     const slot = data as Slot
     const tags = slot.value.tags
     if (!Array.isArray(tags)) slot.tags = EMPTY
     else if (!Object.isFrozen(tags)) slot.tags = Object.freeze([...tags])
-    // Expiry is `slot.expires`, checked by the reader (Keyv's rule: expired once now > expires).
-    // Not lru-cache's ttl: that costs every read a performance.now() and a Float64Array lookup
-    // beside the clock the engine reads anyway.
-    void ttl
+    // Keyv also passes the TTL, unused: expiry is `slot.expires`, checked by the reader (Keyv's
+    // rule: expired once now > expires). lru-cache's own ttl would cost every read a
+    // performance.now() and a Float64Array lookup beside the clock the engine reads anyway.
     this.lru.set(key, slot)
     return true
   }
