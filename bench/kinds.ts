@@ -9,11 +9,12 @@ import apicache from 'apicache'
 import Koa from 'koa'
 import koaCash from 'koa-cash'
 import { LRUCache } from 'lru-cache'
-import { createCache } from '../src/index.js'
-import { primaryKey, resourceOf } from '../src/key.js'
+import { createCache, type Cache } from '../src/index.js'
+import { planKey, primaryKey, resourceOf } from '../src/key.js'
 import { recordEntry } from '../src/record.js'
 import { parseConfig } from '../proxy/config.js'
-import { createProxy } from '../proxy/server.js'
+import { HOST_KEY_FIELDS } from '../proxy/forwarding.js'
+import { createProxy, type Proxy } from '../proxy/server.js'
 import type { AddressInfo } from 'node:net'
 
 export interface KindOptions { port: number, body: Buffer, keys: number }
@@ -65,6 +66,19 @@ export const kinds: Record<string, Kind> = {
     return {}
   },
 
+  /**
+   * The Express floor beside a cache holding the same entries as express-hit, which no request
+   * ever reaches: what a heap of that size costs Express by itself (garbage collection), apart
+   * from anything the cache does per request (scale scenario).
+   */
+  async 'express-floor-held' ({ port, body }) {
+    const cache = createCache({ namespace: 'bench', ttl: '1h', l1: { maxBytes: process.env.BENCH_MAX_BYTES ?? '512MB' } })
+    const app = express()
+    app.use((_req, res) => { res.setHeader('content-type', CT); res.end(body) })
+    await listen(http.createServer(app), port)
+    return { prefill: keys => prefill(cache, body, keys, (ns, resource) => primaryKey(ns, 'GET', resource, undefined, cache.engine.settings.route.key, {})) }
+  },
+
   /** An Express handler using res.send (which computes an ETag per response). */
   async 'express-send' ({ port, body }) {
     const app = express()
@@ -80,7 +94,7 @@ export const kinds: Record<string, Kind> = {
     app.use(cache.express())
     app.use((_req, res) => { res.setHeader('content-type', CT); res.end(body) })
     await listen(http.createServer(app), port)
-    return { prefill: keys => prefill(cache, body, keys) }
+    return { prefill: keys => prefill(cache, body, keys, (ns, resource) => primaryKey(ns, 'GET', resource, undefined, cache.engine.settings.route.key, {})) }
   },
 
   /** apicache (memory store) serving hits. */
@@ -126,8 +140,11 @@ export const kinds: Record<string, Kind> = {
 
   /** cachefront-proxy serving L1 hits, its origin (idle once primed) in the same process. */
   async 'proxy-hit' ({ port, body }) {
-    await proxy(port, await origin(body, 'public, max-age=3600'))
-    return {}
+    const p = await proxy(port, await origin(body, 'public, max-age=3600'), process.env.BENCH_MAX_BYTES ? { cache: { l1: { maxBytes: process.env.BENCH_MAX_BYTES } } } : {})
+    // The key a request from the load generator gets: keyed by the forwarded host, as the proxy does by default.
+    const plan = planKey({ headers: HOST_KEY_FIELDS })
+    const headers = { 'x-forwarded-host': `127.0.0.1:${port}`, 'x-forwarded-proto': 'http' }
+    return { prefill: keys => prefill(p.cache, body, keys, (ns, resource) => primaryKey(ns, 'GET', resource, undefined, plan, headers)) }
   },
 
   /** cachefront-proxy serving L2 hits: L1 too small for any entry, Redis on loopback. */
@@ -197,7 +214,7 @@ async function origin (body: Buffer, cacheControl: string): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 }
 
-async function proxy (port: number, upstream: string, extra: Record<string, unknown> = {}): Promise<void> {
+async function proxy (port: number, upstream: string, extra: Record<string, unknown> = {}): Promise<Proxy> {
   const config = parseConfig({
     upstream,
     listen: { host: '127.0.0.1', port },
@@ -205,17 +222,18 @@ async function proxy (port: number, upstream: string, extra: Record<string, unkn
     log: { level: 'error', access: false },
     ...extra,
   })
-  await createProxy(config).listen()
+  const p = createProxy(config)
+  await p.listen()
+  return p
 }
 
 /** Writes `keys` entries straight into L1 (what priming would, without a million requests). */
-async function prefill (cache: ReturnType<typeof createCache>, body: Buffer, keys: number): Promise<void> {
+async function prefill (cache: Cache, body: Buffer, keys: number, keyOf: (namespace: string, resource: string) => string): Promise<void> {
   const { engine } = cache
   const now = Date.now()
-  const route = engine.settings.route
   for (let i = 0; i < keys; i++) {
     const resource = resourceOf(`/k/${i}`)
-    const key = primaryKey(engine.settings.namespace, 'GET', resource, undefined, route.key, {})
+    const key = keyOf(engine.settings.namespace, resource)
     const entry = recordEntry({
       status: 200,
       headers: { 'content-type': CT },

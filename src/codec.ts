@@ -10,8 +10,9 @@ import { isStored, type Stored } from './entry.js'
  * ```
  * (lengths are uint32, big-endian; b is the body's length before compression)
  *
- * - The header is every field of the value except `body`, as JSON (the raw header arrays stay
- *   arrays; nothing is added to the value's own fields).
+ * - The header is every field of the value except `body` (and a response's `raw304`, rebuilt
+ *   from `raw` when needed), as JSON (the raw header array stays an array; nothing is added to
+ *   the value's own fields).
  * - The body follows as raw bytes: binary-safe and without base64's 33% growth.
  * - Flag bit 0 says the body is brotli-compressed. Brotli at quality 1 was chosen over gzip
  *   after measuring on HTML and JSON bodies of 30-50 KB (node 20): it compresses as fast as
@@ -59,7 +60,12 @@ export function encode (value: Stored, options: EncodeOptions = { compressAbove:
 export function encodeWithStats (value: Stored, options: EncodeOptions = { compressAbove: DEFAULT_COMPRESS_ABOVE }): Encoded {
   let header: object = value
   let body: Buffer = EMPTY
-  if (value.type !== 'vary') {
+  if (value.type === 'response') {
+    // raw304 is derived from raw on first use (record.ts): not worth its bytes in Redis.
+    const { body: b, raw304: _, ...rest } = value
+    header = rest
+    body = b
+  } else if (value.type === 'value') {
     const { body: b, ...rest } = value
     header = rest
     body = b

@@ -4,12 +4,13 @@
  *
  * Everything the hit path needs is precomputed here at store time (DESIGN: "no work on the hit
  * path that could be done when the entry was stored"): the raw header array handed straight to
- * `writeHead`, the 304 header array, absolute stale/delete times, and the validators that `fresh`
- * compares against.
+ * `writeHead`, absolute stale/delete times, and the validators that `fresh` compares against.
+ * The 304 header array is the exception: built on an entry's first conditional hit and kept,
+ * since most entries never answer one.
  */
 
 /** Bumped whenever the shape below changes; an entry of another version is a miss, never a crash. */
-export const ENTRY_VERSION = 1
+export const ENTRY_VERSION = 2
 
 /**
  * Trailing slots of `Entry.raw` and `Entry.raw304`, filled in per response by the writer
@@ -28,8 +29,11 @@ export interface Entry {
    * with TRAILER_PAIRS writer slots.
    */
   raw: string[]
-  /** The same for a 304 answer: only the fields RFC 9110 §15.4.5 asks for, plus the writer slots. */
-  raw304: string[]
+  /**
+   * The same for a 304 answer: only the fields RFC 9110 §15.4.5 asks for, plus the writer slots.
+   * Built from `raw` on the first conditional hit (`raw304Of` in record.ts) and never stored in L2.
+   */
+  raw304?: string[]
   body: Buffer
   /** Epoch ms when the request that produced this response was sent (RFC 9111 §4.2.3 request_time). */
   requestTime: number
@@ -115,7 +119,7 @@ export function isStored(value: unknown): value is Stored {
   }
   return s.type === 'response' &&
     typeof s.status === 'number' &&
-    Array.isArray(s.raw) && Array.isArray(s.raw304) &&
+    Array.isArray(s.raw) && (s.raw304 === undefined || Array.isArray(s.raw304)) &&
     Buffer.isBuffer(s.body) &&
     typeof s.staleAt === 'number' && typeof s.responseTime === 'number' &&
     typeof s.initialAge === 'number'

@@ -1,6 +1,7 @@
 import { Keyv, type KeyvStoreAdapter, type StoredData } from 'keyv'
 import { LRUCache } from 'lru-cache'
 import { isStored, type Stored } from './entry.js'
+import { flatten } from './intern.js'
 import type { SyncStore } from './store.js'
 import { OptionError } from './units.js'
 
@@ -38,14 +39,28 @@ export interface MemoryStoreStats {
 }
 
 /**
- * What the LRU holds per key: the very `{ value, expires }` object Keyv hands its adapter (so
- * Keyv's own `get` works too, and a store allocates nothing of its own), plus the tags the key
- * was indexed under when the value's own list cannot be trusted to stay as it was (see `tagsOf`).
+ * What the LRU holds per key: usually the stored value itself. Every engine write expires at the
+ * value's own `deleteAt`, after which an entry "may be dropped by the store" (entry.ts), so that
+ * is its expiry, and Keyv's `{ value, expires }` wrapper need not be kept: 56 bytes and two heap
+ * objects less per entry, which the garbage collector visits on every scavenge (bench `scale`).
+ * The wrapper (`Held`) is kept when a caller asks for an earlier expiry than `deleteAt`, or the
+ * value is not a valid `Stored` or its tags are not a frozen list (their copy is kept with it).
  */
-interface Slot {
+type Slot = Stored | Held
+
+interface Held {
   value: Stored
   expires: number | undefined
   tags?: readonly string[]
+}
+
+/** A valid Stored never has a `value` field (entry.ts), so a slot that has one is a wrapper. */
+function isHeld (slot: Slot): slot is Held {
+  return (slot as Held).value !== undefined
+}
+
+function valueOf (slot: Slot): Stored {
+  return isHeld(slot) ? slot.value : slot
 }
 
 /**
@@ -54,6 +69,7 @@ interface Slot {
  * else is copied at store time.
  */
 function tagsOf (slot: Slot): readonly string[] {
+  if (!isHeld(slot)) return slot.tags
   if (slot.tags !== undefined) return slot.tags
   const tags = slot.value.tags
   return Array.isArray(tags) && Object.isFrozen(tags) ? tags : EMPTY
@@ -62,7 +78,19 @@ function tagsOf (slot: Slot): readonly string[] {
 const EMPTY: readonly string[] = Object.freeze([])
 
 function expired (slot: Slot, now: number): boolean {
-  return slot.expires !== undefined && now > slot.expires
+  const expires = isHeld(slot) ? slot.expires : slot.deleteAt
+  return expires !== undefined && now > expires
+}
+
+/** The slot for Keyv's `{ value, expires }`: the value itself when its deleteAt comes first. */
+function slotOf (data: { value: Stored, expires?: number }): Slot {
+  const value = data.value
+  if (isStored(value) && Object.isFrozen(value.tags) && (data.expires === undefined || data.expires >= value.deleteAt)) return value
+  const held = data as Held
+  const tags = value?.tags
+  if (!Array.isArray(tags)) held.tags = EMPTY
+  else if (!Object.isFrozen(tags)) held.tags = Object.freeze([...tags])
+  return held
 }
 
 /** lru-cache requires a positive integer; a value without a usable size still costs one byte. */
@@ -84,18 +112,15 @@ class LruAdapter implements KeyvStoreAdapter {
 
   async get<Value> (key: string): Promise<StoredData<Value> | undefined> {
     const slot = this.lru.get(key)
-    return slot === undefined || expired(slot, Date.now()) ? undefined : slot as StoredData<Value>
+    if (slot === undefined || expired(slot, Date.now())) return undefined
+    return (isHeld(slot) ? slot : { value: slot, expires: slot.deleteAt }) as StoredData<Value>
   }
 
   set (key: string, data: { value: Stored, expires?: number }): boolean {
-    const slot = data as Slot
-    const tags = slot.value.tags
-    if (!Array.isArray(tags)) slot.tags = EMPTY
-    else if (!Object.isFrozen(tags)) slot.tags = Object.freeze([...tags])
-    // Keyv also passes the TTL, unused: expiry is `slot.expires`, checked by the reader (Keyv's
-    // rule: expired once now > expires). lru-cache's own ttl would cost every read a
+    // Keyv also passes the TTL, unused: expiry is the slot's (see Slot), checked by the reader
+    // (Keyv's rule: expired once now > expires). lru-cache's own ttl would cost every read a
     // performance.now() and a Float64Array lookup beside the clock the engine reads anyway.
-    this.lru.set(key, slot)
+    this.lru.set(key, slotOf(data))
     return true
   }
 
@@ -165,7 +190,7 @@ export class MemoryStore implements SyncStore {
     this.#lru = new LRUCache<string, Slot>({
       maxSize: maxBytes,
       maxEntrySize: this.#maxEntry,
-      sizeCalculation: (slot) => sizeOf(slot.value),
+      sizeCalculation: (slot) => sizeOf(valueOf(slot)),
       // Index on insert and unindex on dispose, both inside the LRU's own set/delete, so the
       // index cannot drift from the LRU whatever the interleaving of concurrent async calls.
       // Order matters on overwrite: lru-cache disposes the old value *before* inserting the new
@@ -202,7 +227,8 @@ export class MemoryStore implements SyncStore {
       this.#lru.delete(key)
       return undefined
     }
-    if (isStored(slot.value)) return slot.value
+    const value = valueOf(slot)
+    if (isStored(value)) return value
     this.#corrupt++
     this.#lru.delete(key)
     return undefined
@@ -224,7 +250,8 @@ export class MemoryStore implements SyncStore {
         this.#adapter.deleteSync(key)
         return
       }
-      if (await this.#keyv.set(key, value, ttlMs)) this.#failing = false
+      // Keys arrive as concatenations (cons strings); the LRU and the tag index keep one flat copy.
+      if (await this.#keyv.set(flatten(key), value, ttlMs)) this.#failing = false
     } catch (err) {
       this.#fail(err)
     }

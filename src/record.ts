@@ -1,10 +1,12 @@
 /**
  * Turning an origin response into an Entry (and a 304 into a freshened one). All the work a
- * hit would otherwise repeat happens here, once: header arrays in the order `writeHead` takes,
- * Content-Length, Date, the ETag, the 304 field set, and absolute stale/delete times.
+ * hit would otherwise repeat happens here, once: the header array in the order `writeHead`
+ * takes, Content-Length, Date, the ETag and absolute stale/delete times. The 304 field set is
+ * built on first use (`raw304Of`). Strings are stored in their smallest form (src/intern.ts).
  */
 import etag from 'etag'
 import { ENTRY_VERSION, TRAILER_PAIRS, type Entry, type VaryRecord } from './entry.js'
+import { flatten, internName, internValue } from './intern.js'
 import type { ResponseHeaders, Storable } from './policy.js'
 
 /** Hop-by-hop fields (RFC 9110 §7.6.1) and fields a stored response never replays. */
@@ -18,13 +20,15 @@ const NEVER_STORED = new Set([
 const NOT_MODIFIED_FIELDS = ['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary']
 
 /**
- * What the byte bound counts for an entry besides its body and header text, measured on V8
- * (Node 20): the entry object, its two arrays, the Buffer object, and the L1's own records (LRU
- * slots, Keyv's wrapper, the tag index) come to about 1 KiB, and each header string to its
- * length plus about 32 bytes. Counting them keeps `l1.maxBytes` a bound on real memory even for
- * a million tiny entries (bench scenario `scale`).
+ * What the byte bound counts for an entry besides its body and header text. Measured on V8
+ * (Node 20) with 100,000 entries of a 64-byte body: 830 heap bytes each, of which about 570 are
+ * fixed (the entry object, its arrays, the Buffer object, the key, the URL tag and the L1's own
+ * records: LRU slots, the tag index); the rest are header strings and their array slots. Header
+ * strings are often shared (src/intern.ts) but are counted as if they were not, at their length
+ * plus STRING_OVERHEAD. So the bound stays above real memory, even for a million tiny entries
+ * (bench scenario `scale`), without overstating it by half as a 1 KiB constant did.
  */
-export const ENTRY_OVERHEAD = 1024
+export const ENTRY_OVERHEAD = 640
 /** Per string in a header array: V8's string header and the array slot. */
 export const STRING_OVERHEAD = 32
 
@@ -46,51 +50,48 @@ export interface RecordInput {
 export function recordEntry (input: RecordInput): Entry {
   const { status, headers, body, policy } = input
   const drop = new Set<string>([...NEVER_STORED, ...input.consumed, ...policy.strip, ...connectionTokens(headers.connection)])
-  const raw: string[] = []
+  const fields: string[] = []
   for (const name of Object.keys(headers)) {
     const lower = name.toLowerCase()
     const value = headers[name]
     if (value === undefined || drop.has(lower)) continue
     // Repeated fields are joined (RFC 9110 §5.3): writeHead then sets each name once, whichever
     // path Node takes. Set-Cookie, the one field that cannot be joined, is never stored.
-    raw.push(lower, Array.isArray(value) ? value.join(', ') : String(value))
+    fields.push(internName(lower), internValue(lower, Array.isArray(value) ? value.join(', ') : String(value)))
   }
   const date = headers.date !== undefined ? String(headers.date) : new Date(input.responseTime).toUTCString()
-  raw.push('date', date)
+  fields.push('date', internValue('date', date))
   // The body is complete, so its length is known: a hit never needs chunked encoding.
   // A 204 has no content (RFC 9110 §8.6 forbids Content-Length on it).
-  if (status !== 204) raw.push('content-length', String(body.length))
+  if (status !== 204) fields.push('content-length', String(body.length))
 
   const originEtag = single(headers.etag)
   const lastModified = single(headers['last-modified'])
   let tag = originEtag
   if (tag === undefined && status >= 200 && status < 300) {
     // Weak, like Express's default, since the cache cannot promise byte-identical encodings.
-    tag = etag(body, { weak: true })
-    raw.push('etag', tag)
+    tag = flatten(etag(body, { weak: true }))
+    fields.push('etag', tag)
   }
-
-  const raw304: string[] = []
-  for (let i = 0; i < raw.length; i += 2) {
-    if (NOT_MODIFIED_FIELDS.includes(raw[i]) || (raw[i] === 'last-modified' && tag === undefined)) raw304.push(raw[i], raw[i + 1])
-  }
+  pushTrailer(fields)
+  // A copy of exactly its length: the array grown by push keeps spare slots, in every entry.
+  const raw = fields.slice()
 
   const staleAt = input.responseTime + policy.lifetime - policy.initialAge
   const validator = originEtag !== undefined || lastModified !== undefined
   const deleteAt = staleAt + Math.max(policy.swr, policy.sie, validator ? input.keep : 0)
-  pushTrailer(raw)
-  pushTrailer(raw304)
 
   let size = body.length + ENTRY_OVERHEAD
   for (const s of raw) size += s.length + STRING_OVERHEAD
-  for (const s of raw304) size += s.length + STRING_OVERHEAD
+  // The 304 array that raw304Of may build later: its slots (the strings are raw's).
+  size += 8 * NOT_MODIFIED_FIELDS.length * 2
 
   return {
     v: ENTRY_VERSION,
     type: 'response',
     status,
     raw,
-    raw304,
+    raw304: undefined,
     body,
     requestTime: input.requestTime,
     responseTime: input.responseTime,
@@ -107,16 +108,36 @@ export function recordEntry (input: RecordInput): Entry {
     validator,
     vary: policy.vary,
     // Frozen: the L1 indexes the entry under these and must find the same ones when it unindexes.
-    tags: Object.freeze(input.tags),
+    tags: Object.freeze(input.tags.map(flatten)),
     size,
   }
+}
+
+/**
+ * The header array of a 304 answer for `entry`: only the fields RFC 9110 §15.4.5 asks for
+ * (Last-Modified too when there is no ETag), then the writer slots. Built on the entry's first
+ * conditional hit and kept on it: most entries never answer one, and building it up front cost
+ * every entry about 150 bytes. Keeping it does not change what the entry means (it is derived
+ * from `raw` alone), so sharing the entry stays safe.
+ */
+export function raw304Of (entry: Entry): string[] {
+  if (entry.raw304 !== undefined) return entry.raw304
+  const raw = entry.raw
+  const end = raw.length - TRAILER_PAIRS * 2
+  const out: string[] = []
+  for (let i = 0; i < end; i += 2) {
+    const name = raw[i]
+    if (NOT_MODIFIED_FIELDS.includes(name) || (name === 'last-modified' && entry.etag === undefined)) out.push(name, raw[i + 1])
+  }
+  pushTrailer(out)
+  return (entry.raw304 = out)
 }
 
 /** The record stored under the primary key of a varying response (§4.1). */
 export function recordVary (vary: string[], deleteAt: number, tags: readonly string[]): VaryRecord {
   let size = ENTRY_OVERHEAD
   for (const v of vary) size += v.length + STRING_OVERHEAD
-  return { v: ENTRY_VERSION, type: 'vary', vary, deleteAt, tags: Object.freeze(tags), size }
+  return { v: ENTRY_VERSION, type: 'vary', vary, deleteAt, tags: Object.freeze(tags.map(flatten)), size }
 }
 
 /** The stored header fields as an object (lower-case names), without the writer's slots. */

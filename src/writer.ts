@@ -9,6 +9,7 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import parseRange from 'range-parser'
 import { TRAILER_PAIRS, type Entry } from './entry.js'
 import { parseHttpDate } from './policy.js'
+import { raw304Of } from './record.js'
 
 /** What the engine writes to: a Node ServerResponse, or an adapter's wrapper of one. */
 export interface ClientOut {
@@ -46,7 +47,7 @@ export function writeEntry (
   const is304 = notModified(headers, entry)
   if (!is304 && !bodyless && headers.range !== undefined && entry.status === 200 &&
       writeRange(out, entry, headers, xCache, cacheStatus, now)) return
-  const raw = is304 ? entry.raw304 : entry.raw
+  const raw = is304 ? raw304Of(entry) : entry.raw
   const n = raw.length
   raw[n - 5] = String(ageOf(entry, now))
   raw[n - 3] = xCache

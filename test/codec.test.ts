@@ -3,7 +3,8 @@ import { gzipSync } from 'node:zlib'
 import { expect } from 'chai'
 import fc from 'fast-check'
 import { CODEC_VERSION, decode, encode, encodeWithStats } from '../src/codec.js'
-import type { Entry, Stored } from '../src/entry.js'
+import { ENTRY_VERSION, type Entry, type Stored } from '../src/entry.js'
+import { raw304Of } from '../src/record.js'
 import { makeEntry, makeVary, withTrailer } from './support/entries.js'
 
 const opts = { compressAbove: 1024 }
@@ -22,6 +23,16 @@ describe('codec', function () {
         sie: 2
       })
       expect(roundTrip(entry)).to.deep.equal(entry)
+    })
+
+    it('leaves out the 304 array an entry built on first use; the decoded entry builds the same one', function () {
+      const entry = makeEntry()
+      const built = raw304Of(entry)
+      const back = roundTrip(entry) as Entry
+      expect(back.raw304).to.equal(undefined)
+      const { raw304: _, ...rest } = entry
+      expect(back).to.deep.equal(rest)
+      expect(raw304Of(back)).to.deep.equal(built)
     })
 
     it('returns a VaryRecord equal to the one encoded', function () {
@@ -126,7 +137,7 @@ describe('codec', function () {
 
     it('is undefined for a well-formed encoding of something that is not a Stored', function () {
       const { v, ...noVersion } = makeEntry()
-      expect(v).to.equal(1)
+      expect(v).to.equal(ENTRY_VERSION)
       expect(decode(encode(noVersion as unknown as Stored, opts))).to.equal(undefined)
       expect(decode(encode({ ...makeEntry(), v: 99 } as unknown as Stored, opts))).to.equal(undefined)
     })

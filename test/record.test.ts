@@ -1,6 +1,6 @@
 import { expect } from 'chai'
 import etag from 'etag'
-import { recordEntry, recordVary, storedHeaders, freshenedHeaders, type RecordInput } from '../src/record.js'
+import { raw304Of, recordEntry, recordVary, storedHeaders, freshenedHeaders, type RecordInput } from '../src/record.js'
 import { notModified, ageOf } from '../src/writer.js'
 import { storability, type Storable, type ResponseHeaders } from '../src/policy.js'
 import { ENTRY_VERSION, TRAILER_PAIRS, isStored } from '../src/entry.js'
@@ -150,28 +150,37 @@ describe('RFC 9111 §3.1 storing header fields (recordEntry)', function () {
     })
   })
 
-  describe('RFC 9110 §15.4.5 the 304 field set (raw304)', function () {
+  describe('RFC 9110 §15.4.5 the 304 field set (raw304Of)', function () {
+    it('is built on first use, from raw, and kept on the entry', function () {
+      const e = record({ etag: '"v"', 'cache-control': 'max-age=60' })
+      expect(e.raw304).to.equal(undefined)
+      const first = raw304Of(e)
+      expect(pairs(first).slice(0, 3)).to.deep.equal([['etag', '"v"'], ['cache-control', 'max-age=60'], ['date', e.raw[e.raw.indexOf('date') + 1]]])
+      expect(raw304Of(e)).to.equal(first)
+      expect(e.raw304).to.equal(first)
+    })
+
     it('holds only Cache-Control, Content-Location, Date, ETag, Expires and Vary', function () {
       const e = record({
         'cache-control': 'max-age=60', 'content-location': '/a', etag: '"v"', expires: DATE, vary: 'accept',
         'content-type': 'text/plain', 'last-modified': DATE, 'x-other': '1', date: DATE,
       })
-      expect(names(e.raw304).sort()).to.deep.equal(['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary'])
+      expect(names(raw304Of(e)).sort()).to.deep.equal(['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary'])
     })
 
     it('never holds Content-Length or Content-Type', function () {
       const e = record({ 'content-type': 'text/plain', etag: '"v"' })
-      expect(names(e.raw304)).to.not.include.members(['content-length', 'content-type'])
+      expect(names(raw304Of(e))).to.not.include.members(['content-length', 'content-type'])
     })
 
     it('carries the computed ETag', function () {
       const e = record({})
-      expect(pairs(e.raw304)).to.deep.include(['etag', e.etag!])
+      expect(pairs(raw304Of(e))).to.deep.include(['etag', e.etag!])
     })
 
     it('carries Last-Modified when there is no ETag at all', function () {
       const e = record({ 'last-modified': DATE }, { status: 301 })
-      expect(names(e.raw304)).to.include('last-modified')
+      expect(names(raw304Of(e))).to.include('last-modified')
     })
   })
 
@@ -179,7 +188,7 @@ describe('RFC 9111 §3.1 storing header fields (recordEntry)', function () {
     it('end both raw arrays with Age, X-Cache and Cache-Status', function () {
       const e = record({ etag: '"v"' })
       expect(e.raw.slice(-TRAILER_PAIRS * 2).filter((_, i) => i % 2 === 0)).to.deep.equal(TRAILER.filter((_, i) => i % 2 === 0))
-      expect(e.raw304.slice(-TRAILER_PAIRS * 2).filter((_, i) => i % 2 === 0)).to.deep.equal(TRAILER.filter((_, i) => i % 2 === 0))
+      expect(raw304Of(e).slice(-TRAILER_PAIRS * 2).filter((_, i) => i % 2 === 0)).to.deep.equal(TRAILER.filter((_, i) => i % 2 === 0))
     })
   })
 

@@ -16,8 +16,8 @@ function byteLength (strings: readonly string[]): number {
 }
 
 /** Body plus header bytes, the accounting the byte-bounded store relies on. */
-export function entrySize (entry: Pick<Entry, 'body' | 'raw' | 'raw304'>): number {
-  return entry.body.length + byteLength(entry.raw) + byteLength(entry.raw304)
+export function entrySize (entry: Pick<Entry, 'body' | 'raw'>): number {
+  return entry.body.length + byteLength(entry.raw)
 }
 
 /**
@@ -40,7 +40,6 @@ export function makeEntry (overrides: Partial<Entry> = {}): Entry {
       'etag', etag,
       'cache-control', 'max-age=60'
     ]),
-    raw304: withTrailer(['etag', etag, 'cache-control', 'max-age=60']),
     body,
     requestTime: now - 5,
     responseTime: now,
