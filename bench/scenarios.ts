@@ -232,26 +232,33 @@ export const scenarios: Scenario[] = [
   },
   {
     name: 'scale',
-    title: 'Express hits over 1k, 100k and 1M distinct keys in L1 (all fit); RSS after filling 1M small entries into maxBytes 256MB',
+    title: 'Hits over 1k, 100k and 1M distinct keys in L1 (all fit), proxy and Express; RSS after filling 1M small entries into maxBytes 256MB',
     async run (t) {
       // The servers run side by side (all fit in RAM) and are loaded in interleaved rounds, so the
       // ratios compare the same moments of a noisy machine. The control pair, the Express floor
       // alone and beside the same 1M entries (never read), shows what a heap that size costs
       // Express by itself.
-      const sizes = { k1: 1000, k100: 100_000, m1: 1_000_000 }
       const env = { BENCH_MAX_BYTES: '4GB' }
-      const s: Record<string, Server> = {}
-      for (const [name, keys] of Object.entries(sizes)) s[name] = await t.startServer('express-hit', { body: 64, keys, env })
-      s.floor = await t.startServer('express-floor', { body: 64 })
-      s.held = await t.startServer('express-floor-held', { body: 64, keys: sizes.m1, env })
+      const keys: Record<string, number> = { p1k: 1000, p1m: 1_000_000, k1: 1000, k100: 100_000, m1: 1_000_000, floor: 1000, held: 1_000_000 }
+      const s: Record<string, Server> = {
+        p1k: await t.startServer('proxy-hit', { body: 64, keys: keys.p1k, env }),
+        p1m: await t.startServer('proxy-hit', { body: 64, keys: keys.p1m, env }),
+        k1: await t.startServer('express-hit', { body: 64, keys: keys.k1, env }),
+        k100: await t.startServer('express-hit', { body: 64, keys: keys.k100, env }),
+        m1: await t.startServer('express-hit', { body: 64, keys: keys.m1, env }),
+        floor: await t.startServer('express-floor', { body: 64 }),
+        held: await t.startServer('express-floor-held', { body: 64, keys: keys.held, env }),
+      }
       const rows = await using(Object.values(s), async () => {
-        const scripts = Object.fromEntries(Object.entries({ ...sizes, floor: sizes.k1, held: sizes.m1 }).map(([name, keys]) => [name, randomPathsScript(keys)]))
+        const scripts = Object.fromEntries(Object.entries(keys).map(([name, n]) => [name, randomPathsScript(n)]))
         const m = await t.compare(s, '/k/0', scripts)
         return [
-          paired('1M keys / 1k keys', m.m1, m.k1, 0.8),
-          paired('100k keys / 1k keys', m.k100, m.k1),
+          paired('proxy: 1M keys / 1k keys', m.p1m, m.p1k, 0.8),
+          paired('Express: 1M keys / 1k keys', m.m1, m.k1, 0.8),
+          paired('Express: 100k keys / 1k keys', m.k100, m.k1),
           paired('control: Express floor beside the same 1M entries, never read / Express floor', m.held, m.floor),
-          rps('1k keys', m.k1), rps('100k keys', m.k100), rps('1M keys', m.m1),
+          rps('proxy, 1k keys', m.p1k), rps('proxy, 1M keys', m.p1m),
+          rps('Express, 1k keys', m.k1), rps('Express, 100k keys', m.k100), rps('Express, 1M keys', m.m1),
           rps('Express floor', m.floor), rps('Express floor beside 1M entries', m.held),
         ]
       })
