@@ -8,7 +8,8 @@
  *   their parts, and a computed ETag or a proxy key is four to eight of them. `flatten` gives
  *   the same text as one sequential string.
  * - Header names and the values of low-cardinality fields (Content-Type, Cache-Control, the
- *   Date of the current second...) repeat across entries: `internField` shares one copy.
+ *   Date of the current second...) repeat across entries: `internName` and `internValue` share
+ *   one copy of each (bounded).
  */
 
 /** ASCII text, which Unicode normalisation (NFC) leaves unchanged. */

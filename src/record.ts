@@ -83,7 +83,7 @@ export function recordEntry (input: RecordInput): Entry {
 
   let size = body.length + ENTRY_OVERHEAD
   for (const s of raw) size += s.length + STRING_OVERHEAD
-  // The 304 array that raw304Of may build later: its slots (the strings are raw's).
+  // About what the 304 array that raw304Of may build later adds: its slots (the strings are raw's).
   size += 8 * NOT_MODIFIED_FIELDS.length * 2
 
   return {
