@@ -145,6 +145,28 @@ describe('MemoryStore', function () {
       expect(store.stats).to.include({ entries: 0, bytes: 0 })
       expect(store.tagIndexSize()).to.deep.equal({ tags: 0, refs: 0 })
     })
+
+    // What the engine stores (frozen tags, ttl = deleteAt − now) is kept without Keyv's wrapper,
+    // and expires at its own deleteAt, after which an entry may be dropped (entry.ts).
+    it('drops an engine-shaped entry at its deleteAt, even under a longer ttl', async function () {
+      const store = memory()
+      const entry = makeEntry({ tags: Object.freeze(['t']), deleteAt: Date.now() + 30 })
+      await store.set('e', entry, LONG)
+      expect(store.getSync('e')).to.equal(entry)
+      await sleep(60)
+      expect(store.getSync('e')).to.equal(undefined)
+      expect(store.stats).to.include({ entries: 0, bytes: 0 })
+      expect(store.tagIndexSize()).to.deep.equal({ tags: 0, refs: 0 })
+    })
+
+    it('honours a ttl shorter than the entry\'s deleteAt', async function () {
+      const store = memory()
+      await store.set('e', makeEntry({ tags: Object.freeze(['t']), deleteAt: Date.now() + LONG }), 30)
+      expect(store.getSync('e')).to.not.equal(undefined)
+      await sleep(60)
+      expect(store.getSync('e')).to.equal(undefined)
+      expect(store.tagIndexSize()).to.deep.equal({ tags: 0, refs: 0 })
+    })
   })
 
   describe('corrupt values', function () {
