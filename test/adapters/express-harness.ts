@@ -3,7 +3,7 @@
  * options (the Redis tier, say): the cache in front of a scripted origin.
  */
 import express from 'express'
-import { listenOn } from '../support/listen.js'
+import { serveWithCache } from '../support/listen.js'
 import { createCache, type CacheOptions } from '../../src/index.js'
 import { answer, type Harness } from './harness.js'
 
@@ -37,16 +37,7 @@ export function makeExpressHarness (o: ExpressHarnessOptions): Harness {
       app.use((err: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
         res.status(500).type('text').send(err.message)
       })
-      const listening = await listenOn(app)
-      return {
-        url: listening.url,
-        cache,
-        async close () {
-          await listening.close()
-          await cache.close()
-          await o.afterClose?.(options)
-        },
-      }
+      return serveWithCache(app, cache, () => o.afterClose?.(options))
     },
   }
 }

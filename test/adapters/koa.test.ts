@@ -1,9 +1,11 @@
 /** The shared adapter behaviour suite, run against the Koa middleware on Koa 3 and Koa 2. */
+import type http from 'node:http'
 import { Readable } from 'node:stream'
 import { createCache } from '../../src/index.js'
 import { behaviour } from './behaviour.js'
 import type { Harness, OriginResponse } from './harness.js'
-import { koaVersions, listen, quietApp, type KoaVersion } from './koa-apps.js'
+import { serveWithCache } from '../support/listen.js'
+import { koaVersions, quietApp, type KoaVersion } from './koa-apps.js'
 
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 
@@ -32,15 +34,7 @@ export function koaHarness ({ name, Koa }: KoaVersion): Harness {
         for (const [k, v] of Object.entries(r.headers ?? {})) ctx.set(k, v)
         ctx.body = r.chunks ? chunked(r.chunks) : r.body ?? ''
       })
-      const server = await listen(app)
-      return {
-        url: server.url,
-        cache,
-        async close () {
-          await server.close()
-          await cache.close()
-        },
-      }
+      return serveWithCache(app.callback() as http.RequestListener, cache)
     },
   }
 }

@@ -4,7 +4,7 @@
  * namespace stand for the instances of one application behind a load balancer.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { listenOn } from './listen.js'
+import { serveWithCache } from './listen.js'
 import express from 'express'
 import { createCache, type Cache, type CacheOptions, type Logger } from '../../src/index.js'
 import { sleep } from './http.js'
@@ -22,15 +22,7 @@ export async function startApp (options: CacheOptions, handler: Handler): Promis
   const app = express()
   app.use(cache.express())
   app.use((req, res, next) => { Promise.resolve(handler(req, res)).catch(next) })
-  const listening = await listenOn(app)
-  return {
-    url: listening.url,
-    cache,
-    async close () {
-      await listening.close()
-      await cache.close()
-    }
-  }
+  return serveWithCache(app, cache)
 }
 
 /** Waits until `check` holds, polling every `every` ms; fails with `what` after `ms`. */

@@ -1,6 +1,7 @@
 /** A server on a spare loopback port, and how to close it (connections included). */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { Cache } from '../../src/index.js'
 
 export interface Listening {
   url: string
@@ -19,6 +20,26 @@ export async function listenOn (handler: http.RequestListener): Promise<Listenin
     async close () {
       server.closeAllConnections()
       await new Promise(resolve => server.close(resolve))
+    },
+  }
+}
+
+/** A server with a cache in front of its handler: closing it closes the server, then the cache. */
+export interface Served {
+  url: string
+  cache: Cache
+  close(): Promise<void>
+}
+
+export async function serveWithCache (handler: http.RequestListener, cache: Cache, afterClose?: () => Promise<void> | void): Promise<Served> {
+  const listening = await listenOn(handler)
+  return {
+    url: listening.url,
+    cache,
+    async close () {
+      await listening.close()
+      await cache.close()
+      await afterClose?.()
     },
   }
 }
