@@ -43,10 +43,11 @@ export const HOST_KEY_FIELDS = ['x-forwarded-host', 'x-forwarded-proto']
 const HOP_BY_HOP = 1
 const FORWARDING = 2
 const OVERRIDE = 3
-const KINDS: Record<string, number> = Object.create(null)
-for (const name of REQUEST_HOP_BY_HOP) KINDS[name] = HOP_BY_HOP
-for (const name of FORWARDING_FIELDS) KINDS[name] = FORWARDING
-for (const name of OVERRIDE_FIELDS) KINDS[name] = OVERRIDE
+/** A Map: field names arrive as property keys, whose hash V8 has already computed. */
+const KINDS = new Map<string, number>()
+for (const name of REQUEST_HOP_BY_HOP) KINDS.set(name, HOP_BY_HOP)
+for (const name of FORWARDING_FIELDS) KINDS.set(name, FORWARDING)
+for (const name of OVERRIDE_FIELDS) KINDS.set(name, OVERRIDE)
 
 const BASE = 'http://base.invalid'
 /** Targets that the WHATWG URL parser (which http-proxy applies) leaves as they are. */
@@ -110,7 +111,7 @@ export class Forwarding {
     let trusted: boolean | undefined
     // One pass over the fields the request has, rather than a lookup per field it might have.
     for (const name in h) {
-      const kind = KINDS[name]
+      const kind = KINDS.get(name)
       if (kind === undefined) continue
       if (kind === HOP_BY_HOP) {
         if (!(upgrade && (name === 'connection' || name === 'upgrade'))) delete h[name]

@@ -77,8 +77,8 @@ class ProxyResponse extends http.ServerResponse implements RequestContext {
   }
 }
 
-/** X-Cache values as metric labels, lower-cased once rather than per response. */
-const LABELS: Record<string, string> = Object.assign(Object.create(null), { HIT: 'hit', MISS: 'miss', STALE: 'stale', PASS: 'pass', BYPASS: 'bypass', REVALIDATED: 'revalidated', EXPIRED: 'expired' })
+/** X-Cache values as metric labels, lower-cased once rather than per response (a Map: the engine's values are constants with their hash computed). */
+const LABELS = new Map(['HIT', 'MISS', 'STALE', 'PASS', 'BYPASS', 'REVALIDATED', 'EXPIRED'].map(v => [v, v.toLowerCase()]))
 
 /** The cache status label of a response head: X-Cache lower-cased, else what Cache-Status says. */
 function labelOf (headers: OutgoingHttpHeaders | OutgoingHttpHeader[] | undefined): string | undefined {
@@ -97,7 +97,7 @@ function labelOf (headers: OutgoingHttpHeaders | OutgoingHttpHeader[] | undefine
     xCache = headers['x-cache']
     cacheStatus = headers['cache-status']
   }
-  if (typeof xCache === 'string' && xCache !== '') return LABELS[xCache] ?? xCache.toLowerCase()
+  if (typeof xCache === 'string' && xCache !== '') return LABELS.get(xCache) ?? xCache.toLowerCase()
   if (typeof cacheStatus === 'string') {
     if (cacheStatus.includes('fwd=method')) return 'pass'
     if (cacheStatus.includes('detail=upstream-')) return 'error'
@@ -150,15 +150,27 @@ export function createProxy (config: ProxyConfig, extras: ProxyExtras = {}): Pro
     // While shutting down, no connection is kept for another request.
     if (closing) res.shouldKeepAlive = false
     forwarding.prepare(req)
-    res.on('close', onClose)
-    if (req.method === 'PURGE' && purgeMethod) return void purgeTarget(req, res)
+    if (req.method === 'PURGE' && purgeMethod) {
+      res.on('close', onClose)
+      return void purgeTarget(req, res)
+    }
     let pending: void | Promise<void>
     try {
       pending = cache.engine.handle(req, res, router.pick(req), upstream, res)
     } catch (err) {
+      res.on('close', onClose)
       return internalError(err, req, res)
     }
+    // A response already ended here (a hit) is counted now, unless the access log wants its
+    // timing at close: a listener per request costs a hit more than the counting does.
+    if (pending === undefined && res.writableEnded && !logsAccess()) return void metrics.request(res.cacheLabel ?? 'none')
+    // 'close' is emitted on a later tick, so a listener added now still hears it.
+    res.on('close', onClose)
     if (pending !== undefined) pending.catch(err => internalError(err, req, res))
+  }
+
+  function logsAccess (): boolean {
+    return accessLog !== undefined && accessLog.isLevelEnabled(access as string)
   }
 
   /** One listener shared by every response (`this` is the response): no closure per request. */
@@ -167,8 +179,8 @@ export function createProxy (config: ProxyConfig, extras: ProxyExtras = {}): Pro
     const req = res.req
     const label = res.cacheLabel ?? (res.failure !== undefined ? 'error' : 'none')
     metrics.request(label)
-    if (accessLog === undefined || !accessLog.isLevelEnabled(access as string)) return
-    accessLog[access as 'info']({
+    if (!logsAccess()) return
+    accessLog![access as 'info']({
       method: req.method,
       url: req.url,
       status: res.statusCode,

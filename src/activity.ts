@@ -68,7 +68,8 @@ export interface ActivityOptions {
  * so the list follows what is popular now.
  */
 export class TopPaths {
-  private counts = new Map<string, number>()
+  /** A box per path, so a known path costs one lookup (no `set`) per count. */
+  private counts = new Map<string, Count>()
   private readonly limit: number
 
   constructor (readonly capacity: number) {
@@ -76,35 +77,36 @@ export class TopPaths {
   }
 
   add (path: string): void {
-    const n = this.counts.get(path)
-    if (n !== undefined) this.counts.set(path, n + 1)
-    else if (this.counts.size < this.limit) this.counts.set(path, 1)
+    const c = this.counts.get(path)
+    if (c !== undefined) c.n++
+    else if (this.counts.size < this.limit) this.counts.set(path, { n: 1 })
   }
 
   /** Keeps the `capacity` most counted paths. */
   trim (): void {
     if (this.counts.size <= this.capacity) return
-    const kept = [...this.counts].sort((a, b) => b[1] - a[1]).slice(0, this.capacity)
+    const kept = [...this.counts].sort((a, b) => b[1].n - a[1].n).slice(0, this.capacity)
     this.counts = new Map(kept)
   }
 
   /** Halves every count; paths left at zero go. */
   decay (): void {
-    for (const [path, n] of this.counts) {
-      const half = n >> 1
-      if (half === 0) this.counts.delete(path)
-      else this.counts.set(path, half)
+    for (const [path, c] of this.counts) {
+      c.n >>= 1
+      if (c.n === 0) this.counts.delete(path)
     }
   }
 
   top (n: number): PathCount[] {
-    return [...this.counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, n).map(([path, count]) => ({ path: shown(path), count }))
+    return [...this.counts].sort((a, b) => b[1].n - a[1].n || (a[0] < b[0] ? -1 : 1)).slice(0, n).map(([path, c]) => ({ path: shown(path), count: c.n }))
   }
 
   get size (): number {
     return this.counts.size
   }
 }
+
+interface Count { n: number }
 
 /** Keys end their resource with '?' even without a query; people do not write it. */
 function shown (resource: string): string {
