@@ -157,6 +157,26 @@ describe('proxy: access log', function () {
     }
   })
 
+  it('counts every request in the metrics when off: hits answered at once, 304s, HEADs, misses and errors', async () => {
+    const origin = await startOrigin((req, res) => {
+      if (req.url === '/gone') return void res.destroy()
+      res.writeHead(200, { 'cache-control': 'max-age=60', etag: '"v1"' })
+      res.end('x')
+    })
+    const proxy = await startProxy(origin.url, { log: { level: 'silent', access: false } })
+    try {
+      await send(proxy.url + '/n')
+      await send(proxy.url + '/n')
+      await send(proxy.url + '/n', { method: 'HEAD' })
+      expect((await send(proxy.url + '/n', { headers: { 'if-none-match': '"v1"' } })).status).to.equal(304)
+      expect((await send(proxy.url + '/gone')).status).to.equal(502)
+      expect(proxy.proxy.metrics.requestCounts).to.deep.equal({ miss: 1, hit: 3, error: 1 })
+    } finally {
+      await proxy.close()
+      await origin.close()
+    }
+  })
+
   it('can be turned off', async () => {
     const lines: string[] = []
     const sink = new Writable({ write (chunk, _enc, done) { lines.push(chunk.toString()); done() } })
