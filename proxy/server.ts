@@ -150,16 +150,14 @@ export function createProxy (config: ProxyConfig, extras: ProxyExtras = {}): Pro
     // While shutting down, no connection is kept for another request.
     if (closing) res.shouldKeepAlive = false
     forwarding.prepare(req)
-    if (req.method === 'PURGE' && purgeMethod) {
-      res.on('close', onClose)
-      return void purgeTarget(req, res)
-    }
     let pending: void | Promise<void>
-    try {
-      pending = cache.engine.handle(req, res, router.pick(req), upstream, res)
-    } catch (err) {
-      res.on('close', onClose)
-      return internalError(err, req, res)
+    if (req.method === 'PURGE' && purgeMethod) pending = purgeTarget(req, res)
+    else {
+      try {
+        pending = cache.engine.handle(req, res, router.pick(req), upstream, res)
+      } catch (err) {
+        pending = Promise.reject(err)
+      }
     }
     // A response already ended here (a hit) is counted now, unless the access log wants its
     // timing at close: a listener per request costs a hit more than the counting does.

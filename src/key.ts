@@ -28,9 +28,8 @@ export interface KeyPlan {
   ignore?: (name: string) => boolean
   headers: string[]
   /**
-   * `:h={name}=` and `:h={name}` for each of `headers`, built once: a key then adds two strings
-   * per field rather than four (every concatenation is a string the hit path allocates and the
-   * L1 lookup walks when it hashes the key).
+   * `:h={name}=` (the field is present) and `:h={name}` (absent) for each of `headers`, built
+   * once: a key then joins two parts per field rather than four.
    */
   present: string[]
   absent: string[]
