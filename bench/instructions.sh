@@ -8,7 +8,7 @@
 # "mutator" is the main thread minus garbage collection and compilation, which land in the
 # window by chance; it repeats within about ±0.5 %.
 #
-# Usage: bash bench/instructions.sh KIND [WARM=15000] [N=5000]    (about 2 minutes)
+# Usage: [RAW_PATH=/k/0] bash bench/instructions.sh KIND [WARM=15000] [N=5000]    (about 2 minutes)
 # Needs valgrind (callgrind_control, callgrind_annotate).
 set -euo pipefail
 cd "$(dirname "$0")/.."

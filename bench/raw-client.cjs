@@ -1,10 +1,10 @@
 // Sends N requests for /k/0 over CONC keep-alive sockets, one in flight on each, with only a Host
 // field (as wrk does), and exits once every socket has had its answers. Used by bench/instructions.sh, where a
 // request count rather than a duration is what makes two runs comparable.
-// Usage: node bench/raw-client.cjs PORT N CONC
+// Usage: [RAW_PATH=/k/0] node bench/raw-client.cjs PORT N CONC
 const net = require('node:net')
 const [port, n, conc] = process.argv.slice(2).map(Number)
-const request = Buffer.from(`GET /k/0 HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`)
+const request = Buffer.from(`GET ${process.env.RAW_PATH ?? '/k/0'} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`)
 let sent = 0
 for (let c = 0; c < conc; c++) {
   const socket = net.connect(port, '127.0.0.1')

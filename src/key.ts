@@ -100,8 +100,12 @@ function decodedName (name: string): string {
 
 const HEX2 = /^[0-9a-fA-F]{2}$/
 
+/** The characters formByte keeps as they are: a component of only these is already canonical. */
+const FORM_PLAIN = /^[0-9A-Za-z*\-._]*$/
+
 /** One form-urlencoded component in canonical form: `+` and `%20` alike become `+`, escapes of unreserved bytes are decoded, every other byte is `%XX`. */
 function formEncode (s: string): string {
+  if (FORM_PLAIN.test(s)) return s
   let out = ''
   for (let i = 0; i < s.length; i++) {
     const c = s[i]

@@ -75,6 +75,12 @@ describe('RFC 3986 §6.2.2 path normalisation (normalisePath)', function () {
 })
 
 describe('query normalisation (normaliseQuery)', function () {
+  it('keeps components already canonical as they are, and encodes the others, in one query', function () {
+    expect(normaliseQuery('Zz09*-._=Zz09*-._')).to.equal('Zz09*-._=Zz09*-._')
+    expect(normaliseQuery('q=hello.world_1-*&x=a%2Fb&y=caf%C3%A9&z=A+B&w=%41%7e'))
+      .to.equal('q=hello.world_1-*&w=A%7E&x=a%2Fb&y=caf%C3%A9&z=A+B')
+  })
+
   it('is empty for an empty query', function () {
     expect(normaliseQuery('')).to.equal('')
   })
