@@ -12,7 +12,11 @@
 # Needs valgrind (callgrind_control, callgrind_annotate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-kind=$1; warm=${2:-15000}; n=${3:-5000}
+kind=${1:?usage: bash bench/instructions.sh KIND [WARM] [N] (KIND: a server kind of bench/kinds.ts, e.g. proxy-hit)}
+warm=${2:-15000}; n=${3:-5000}
+for tool in valgrind callgrind_control callgrind_annotate; do
+  command -v "$tool" > /dev/null || { echo "bench/instructions.sh needs $tool (Debian package valgrind)"; exit 1; }
+done
 port=$((20000 + RANDOM % 20000))
 out=$(mktemp -d)
 valgrind --tool=callgrind --separate-threads=yes --smc-check=all-non-file --dump-instr=no \

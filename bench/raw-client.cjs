@@ -1,6 +1,7 @@
-// Sends N requests for /k/0 over CONC keep-alive sockets, one in flight on each, with only a Host
-// field (as wrk does), and exits once every socket has had its answers. Used by bench/instructions.sh, where a
-// request count rather than a duration is what makes two runs comparable.
+// Sends N GET requests (for RAW_PATH, default /k/0) over CONC keep-alive sockets, one in flight on
+// each, with only a Host field (as wrk does), and exits once every socket has had its answers.
+// Used by bench/instructions.sh, where a request count rather than a duration is what makes two
+// runs comparable.
 // Usage: [RAW_PATH=/k/0] node bench/raw-client.cjs PORT N CONC
 const net = require('node:net')
 const [port, n, conc] = process.argv.slice(2).map(Number)

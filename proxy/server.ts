@@ -77,7 +77,10 @@ class ProxyResponse extends http.ServerResponse implements RequestContext {
   }
 }
 
-/** X-Cache values as metric labels, lower-cased once rather than per response (a Map: the engine's values are constants with their hash computed). */
+/**
+ * X-Cache values as metric labels, lower-cased once rather than per response. A Map: the
+ * engine's values are constants whose hash V8 has already computed.
+ */
 const LABELS = new Map(['HIT', 'MISS', 'STALE', 'PASS', 'BYPASS', 'REVALIDATED', 'EXPIRED'].map(v => [v, v.toLowerCase()]))
 
 /** The cache status label of a response head: X-Cache lower-cased, else what Cache-Status says. */
