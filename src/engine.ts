@@ -104,7 +104,34 @@ interface Txn<C> {
   written?: Promise<void>
 }
 
+/**
+ * A Txn is built with `new`, not as an object literal. V8 may decide to allocate the objects of
+ * a literal site in the old generation from the start (allocation-site pretenuring), and on
+ * this path it did, for literals made once per request. An old object that points at the
+ * request's young objects keeps them alive through every minor collection until the next full
+ * one, so each miss's whole graph (request, response, handler context) was promoted. Measured on
+ * a Koa miss: 4.6 KB promoted per request with literals here, in Capture, in the Koa exchange and
+ * in the coalescer's flights; 0.5 KB with classes and shared empty values. Objects made with
+ * `new` are not pretenured.
+ */
+class Transaction<C> implements Txn<C> {
+  readonly headers: IncomingHttpHeaders
+  variant = ''
+  deps: Set<string> | undefined = undefined
+  written: Promise<void> | undefined = undefined
+  constructor (
+    readonly req: IncomingMessage, readonly res: ServerResponse, readonly route: Route, readonly origin: Origin<C>, readonly ctx: C,
+    readonly method: string, readonly key: string, readonly resource: string, readonly user: string | undefined, readonly cc: CacheControl,
+  ) {
+    this.headers = req.headers
+  }
+}
+
 const NONE: readonly string[] = []
+/** Capture's values before a response is being stored (see Transaction for why not literals). */
+// Frozen: a push outside store mode would throw rather than share chunks across responses.
+const NO_CHUNKS = Object.freeze([]) as readonly Buffer[] as Buffer[]
+const NO_HEADERS: OutgoingHttpHeaders = Object.freeze({})
 
 /** The request headers the cache owns: a miss fetches the full response and answers conditionals itself. */
 const CLIENT_CONDITIONALS = ['if-none-match', 'if-modified-since']
@@ -159,7 +186,7 @@ export class Engine {
         return
       }
     }
-    const t: Txn<C> = { req, headers: req.headers, res, route, origin, ctx, method, key, resource, user, cc, variant: '' }
+    const t: Txn<C> = new Transaction(req, res, route, origin, ctx, method, key, resource, user, cc)
     if (authenticated) {
       this.metrics.bypassed++
       return this.forward(t, undefined, false, undefined, this.cs.bypassAuth)
@@ -338,7 +365,7 @@ export class Engine {
     // Only the origin's own freshness makes a POST answer a GET response; a route ttl does not.
     if (explicitLifetime(cc, headers, Date.now(), user !== undefined) === undefined) return undefined
     const key = primaryKey(this.settings.namespace, 'GET', resource, user, route.key, req.headers)
-    return { req, headers: req.headers, res, route, origin, ctx, method: 'GET', key, resource, user, cc: requestDirectives(req.headers), variant: '' }
+    return new Transaction(req, res, route, origin, ctx, 'GET', key, resource, user, requestDirectives(req.headers))
   }
 
   private bypass<C> (req: IncomingMessage, res: ServerResponse, origin: Origin<C>, ctx: C, status: string): void {
@@ -516,10 +543,11 @@ export class Engine {
  */
 class Capture implements Sink {
   private mode: 'pass' | 'store' | 'done' = 'pass'
-  private chunks: Buffer[] = []
+  /** The body so far, once the response is being stored. */
+  private chunks: Buffer[] = NO_CHUNKS
   private bytes = 0
   private status = 0
-  private headers: OutgoingHttpHeaders = {}
+  private headers: OutgoingHttpHeaders = NO_HEADERS
   private policy: Storable | undefined
   private readonly requestTime = Date.now()
   /** For the origin latency the dashboard shows (finer than requestTime). */
@@ -597,6 +625,7 @@ class Capture implements Sink {
     }
     this.policy = policy as Storable
     this.mode = 'store'
+    this.chunks = []
     if (this.bypassStatus === undefined) {
       engine.metrics.misses++
       engine.activity.miss(t.resource)
@@ -618,7 +647,7 @@ class Capture implements Sink {
     if (this.bytes > this.engine.settings.maxObjectSize) {
       // Too large after all: stop buffering, let the rest stream, release the waiters.
       this.mode = 'pass'
-      this.chunks = []
+      this.chunks = NO_CHUNKS
       this.engine.metrics.notStored++
       this.settle(undefined)
       if (this.pendingOut !== undefined) this.answerPending(undefined)
@@ -631,7 +660,7 @@ class Capture implements Sink {
     if (this.mode === 'store') {
       this.mode = 'done'
       const body = Buffer.concat(this.chunks, this.bytes)
-      this.chunks = []
+      this.chunks = NO_CHUNKS
       const declared = this.headers['content-length']
       // A body shorter or longer than announced is truncated or corrupt: never stored.
       const entry = declared !== undefined && Number(declared) !== body.length
@@ -651,7 +680,7 @@ class Capture implements Sink {
     if (aborted) engine.metrics.aborted++
     else engine.metrics.originErrors++
     this.mode = 'done'
-    this.chunks = []
+    this.chunks = NO_CHUNKS
     this.settle(undefined)
     this.finish()
     if (this.pendingOut !== undefined) {

@@ -48,12 +48,15 @@ export interface KoaContext {
 /** A Koa middleware (Koa 2 and 3). */
 export type KoaMiddleware = (ctx: KoaContext, next: KoaNext) => Promise<void>
 
-/** The adapter's per-request context: what the origin needs to run the rest of the chain. */
-interface Exchange {
-  ctx: KoaContext
-  next: KoaNext
+/**
+ * The adapter's per-request context: what the origin needs to run the rest of the chain. A
+ * class, not a literal: see `Transaction` in engine.ts (a pretenured literal keeps the request's
+ * young objects alive until a full collection).
+ */
+class Exchange {
   /** The rest of the chain, once the engine sent the request to it. */
-  downstream: Promise<unknown> | undefined
+  downstream: Promise<unknown> | undefined = undefined
+  constructor (readonly ctx: KoaContext, readonly next: KoaNext) {}
 }
 
 type KoaRequest = IncomingMessage & { [DETACHED]?: Sink }
@@ -126,7 +129,7 @@ export function koaMiddleware (engine: Engine, route: Route): KoaMiddleware {
     }
     // Keyed on what the client asked for, even inside a mounted app (koa-mount rewrites req.url).
     if (ctx.originalUrl !== undefined) (req as KoaRequest & { originalUrl?: string }).originalUrl ??= ctx.originalUrl
-    const exchange: Exchange = { ctx, next, downstream: undefined }
+    const exchange = new Exchange(ctx, next)
     const pending = engine.handle(req, ctx.res, route, origin, exchange)
     if (pending !== undefined) await pending
     if (exchange.downstream === undefined) {

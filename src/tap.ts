@@ -32,11 +32,6 @@ export function tap (res: ServerResponse, sink: Sink, detached: boolean): void {
   // the cache answers instead of the origin, the origin's own fields must not leak into it.
   const before = detached ? undefined : snapshot(res)
 
-  const out: ClientOut = {
-    writeHead: (status, headers) => writeHead.call(res, status, headers),
-    end: body => (body === undefined ? end.call(res) : end.call(res, body)),
-  }
-
   const decide = (): HeadDecision => {
     if (decision !== undefined) return decision
     decision = sink.head(res.statusCode, res.getHeaders() as OutgoingHttpHeaders)
@@ -46,6 +41,12 @@ export function tap (res: ServerResponse, sink: Sink, detached: boolean): void {
       for (let i = 0; i < decision.add.length; i += 2) res.setHeader(decision.add[i], decision.add[i + 1])
     } else {
       if (!res.headersSent) restore(res, before!)
+      // Built only when the cache answers: made for every response, this literal of closures
+      // was pretenured by V8 and kept each response's objects alive (see Transaction in engine.ts).
+      const out: ClientOut = {
+        writeHead: (status, headers) => writeHead.call(res, status, headers),
+        end: body => (body === undefined ? end.call(res) : end.call(res, body)),
+      }
       decision.answer?.(out)
     }
     return decision
