@@ -138,6 +138,26 @@ export const kinds: Record<string, Kind> = {
     return {}
   },
 
+  /** cachefront's Koa middleware in front of a handler that answers no-store: every request a miss. */
+  async 'koa-miss' ({ port, body }) {
+    const cache = createCache({ namespace: 'bench', ttl: '1h' })
+    const app = new Koa()
+    app.use(cache.koa())
+    app.use(ctx => { ctx.type = CT; ctx.set('cache-control', 'no-store'); ctx.body = body })
+    await listen(http.createServer(app.callback()), port)
+    return { prime: false }
+  },
+
+  /** cachefront's Express middleware in front of a handler that answers no-store: every request a miss. */
+  async 'express-miss' ({ port, body }) {
+    const cache = createCache({ namespace: 'bench', ttl: '1h' })
+    const app = express()
+    app.use(cache.express())
+    app.use((_req, res) => { res.setHeader('content-type', CT); res.setHeader('cache-control', 'no-store'); res.end(body) })
+    await listen(http.createServer(app), port)
+    return { prime: false }
+  },
+
   /** cachefront-proxy serving L1 hits, its origin (idle once primed) in the same process. */
   async 'proxy-hit' ({ port, body }) {
     const p = await proxy(port, await origin(body, 'public, max-age=3600'), process.env.BENCH_MAX_BYTES ? { cache: { l1: { maxBytes: process.env.BENCH_MAX_BYTES } } } : {})

@@ -173,12 +173,26 @@ export const scenarios: Scenario[] = [
   },
   {
     name: 'miss',
-    title: 'Proxy: miss path (origin answers no-store, 0 ms) vs asking the origin directly',
+    title: 'Miss path (the origin answers no-store at once): the proxy vs asking the origin directly, the middleware vs its floor',
     async run (t) {
-      const s = { direct: await t.startServer('origin-direct'), miss: await t.startServer('proxy-miss') }
+      const s = {
+        direct: await t.startServer('origin-direct'),
+        miss: await t.startServer('proxy-miss'),
+        koaFloor: await t.startServer('koa-floor'),
+        koaMiss: await t.startServer('koa-miss'),
+        expressFloor: await t.startServer('express-floor'),
+        expressMiss: await t.startServer('express-miss'),
+      }
       return using(Object.values(s), async () => {
         const m = await t.compare(s)
-        return [paired('proxy miss / direct origin', m.miss, m.direct), rps('direct origin', m.direct), rps('proxy miss (origin in the same process)', m.miss)]
+        return [
+          paired('proxy miss / direct origin', m.miss, m.direct),
+          paired('Koa middleware miss / Koa floor', m.koaMiss, m.koaFloor),
+          paired('Express middleware miss / Express floor', m.expressMiss, m.expressFloor),
+          rps('direct origin', m.direct), rps('proxy miss (origin in the same process)', m.miss),
+          rps('Koa floor', m.koaFloor), rps('Koa miss', m.koaMiss),
+          rps('Express floor', m.expressFloor), rps('Express miss', m.expressMiss),
+        ]
       })
     },
   },
