@@ -142,7 +142,7 @@ export class Upstream implements Origin<RequestContext> {
  * itself. A WeakMap keyed by requests cost every miss its whole object graph: V8's minor
  * collections keep a WeakMap entry whose key is young, with its value, so each request, its
  * response and its call were promoted to the old generation (measured: 9.7 KB promoted per
- * miss, and a tenth of the main thread's instructions spent collecting; 1 KB and 2 % without).
+ * miss, and 13 % of the main thread's instructions spent collecting; 1 KB and 1-2 % without).
  */
 const CALL = Symbol('cachefront.upstreamCall')
 type CalledRequest = IncomingMessage & { [CALL]?: Call }

@@ -22,6 +22,7 @@ import {
 import type { CacheControl } from './cache-control.js'
 import { freshenedHeaders, recordEntry, recordVary } from './record.js'
 import { ClientAbortedError } from './errors.js'
+import type { Held } from './lock.js'
 import type { RedisTier } from './redis.js'
 import type { TieredStore } from './tiered.js'
 import { variantSuffix } from './vary.js'
@@ -104,6 +105,16 @@ interface Txn<C> {
   written?: Promise<void>
 }
 
+/** A flight that also holds the cross-instance lock: settling it releases the lock (after the L2 write, if any). */
+class LockedFlight implements Flight<Outcome> {
+  constructor (private readonly flight: Flight<Outcome>, private readonly lock: Held, private readonly t: Txn<unknown>) {}
+
+  settle (outcome: Outcome | undefined): void {
+    this.flight.settle(outcome)
+    this.lock.release(outcome === undefined ? undefined : this.t.written)
+  }
+}
+
 /**
  * A Txn is built with `new`, not as an object literal. V8 may decide to allocate the objects of
  * a literal site in the old generation from the start (allocation-site pretenuring), and on
@@ -111,8 +122,8 @@ interface Txn<C> {
  * request's young objects keeps them alive through every minor collection until the next full
  * one, so each miss's whole graph (request, response, handler context) was promoted. Measured on
  * a Koa miss: 4.6 KB promoted per request with literals here, in Capture, in the Koa exchange and
- * in the coalescer's flights; 0.5 KB with classes and shared empty values. Objects made with
- * `new` are not pretenured.
+ * in the coalescer's flights; 0.5 KB with classes and shared empty values (BENCHMARKS.md). V8
+ * tracks allocation sites, and so pretenures, for literals, not for objects made with `new`.
  */
 class Transaction<C> implements Txn<C> {
   readonly headers: IncomingHttpHeaders
@@ -128,8 +139,10 @@ class Transaction<C> implements Txn<C> {
 }
 
 const NONE: readonly string[] = []
-/** Capture's values before a response is being stored (see Transaction for why not literals). */
-// Frozen: a push outside store mode would throw rather than share chunks across responses.
+/**
+ * Capture's values before a response is being stored (see Transaction for why not literals).
+ * Frozen: a push outside store mode throws rather than share chunks across responses.
+ */
 const NO_CHUNKS = Object.freeze([]) as readonly Buffer[] as Buffer[]
 const NO_HEADERS: OutgoingHttpHeaders = Object.freeze({})
 
@@ -260,12 +273,7 @@ export class Engine {
       return this.write(t, shared.found, 'HIT', this.cs.collapsed, Date.now())
     }
     const lock = shared?.lock
-    const led: Flight<Outcome> = lock === undefined ? flight : {
-      settle: outcome => {
-        flight.settle(outcome)
-        lock.release(outcome === undefined ? undefined : t.written)
-      },
-    }
+    const led: Flight<Outcome> = lock === undefined ? flight : new LockedFlight(flight, lock, t)
     return this.forward(t, stale, conditional, led, undefined, varyMiss)
   }
 
