@@ -17,7 +17,7 @@ export interface Flight<T> {
  * One flight. A class rather than an object literal of closures, made once per miss: V8 may
  * allocate a literal site's objects in the old generation from the start (allocation-site
  * pretenuring), where a flight keeps what it points to (the waiters' suspended requests) alive
- * until the next full collection. See `Transaction` in engine.ts for the measurements.
+ * until the next full collection. See `Txn` in engine.ts for the measurements.
  */
 class InFlight<T> implements Flight<T> {
   readonly promise: Promise<T | undefined>

@@ -82,28 +82,6 @@ export type Invalidation =
 /** A waiter's share of a flight: the entry, and the variant it was stored for. */
 interface Outcome { entry: Entry, variant: string }
 
-/** One request on the slow path (anything but a plain L1 hit). */
-interface Txn<C> {
-  req: IncomingMessage
-  /** The client's request headers as they arrived (adapters may hand the origin others). */
-  headers: IncomingHttpHeaders
-  res: ServerResponse
-  route: Route
-  origin: Origin<C>
-  ctx: C
-  method: string
-  key: string
-  resource: string
-  /** Whose response this is; undefined for a shared one. Keyed per user, the cache acts as a private cache. */
-  user: string | undefined
-  cc: CacheControl
-  /** The request's variant suffix once known ('' when the response does not vary). */
-  variant: string
-  /** Tags of the values (`cache.wrap`) read while this response was produced. */
-  deps?: Set<string>
-  /** Settles when what `commit` stored is in L2 (a cross-instance lock is released after it). */
-  written?: Promise<void>
-}
 
 /** A flight that also holds the cross-instance lock: settling it releases the lock (after the L2 write, if any). */
 class LockedFlight implements Flight<Outcome> {
@@ -116,23 +94,39 @@ class LockedFlight implements Flight<Outcome> {
 }
 
 /**
- * A Txn is built with `new`, not as an object literal. V8 may decide to allocate the objects of
- * a literal site in the old generation from the start (allocation-site pretenuring), and on
- * this path it did, for literals made once per request. An old object that points at the
- * request's young objects keeps them alive through every minor collection until the next full
- * one, so each miss's whole graph (request, response, handler context) was promoted. Measured on
- * a Koa miss: 4.6 KB promoted per request with literals here, in Capture, in the Koa exchange and
- * in the coalescer's flights; 0.5 KB with classes and shared empty values (BENCHMARKS.md). V8
- * tracks allocation sites, and so pretenures, for literals, not for objects made with `new`.
+ * One request on the slow path (anything but a plain L1 hit).
+ *
+ * Built with `new`, not as an object literal. V8 may decide to allocate the objects of a literal
+ * site in the old generation from the start (allocation-site pretenuring), and on this path it
+ * did, for literals made once per request. An old object that points at the request's young
+ * objects keeps them alive through every minor collection until the next full one, so each
+ * miss's whole graph (request, response, handler context) was promoted. Measured on a Koa miss:
+ * 4.6 KB promoted per request with literals here, in Capture, in the Koa exchange and in the
+ * coalescer's flights; 0.5 KB with classes and shared empty values (BENCHMARKS.md). V8 tracks
+ * allocation sites, and so pretenures, for literals, not for objects made with `new`.
  */
-class Transaction<C> implements Txn<C> {
+class Txn<C> {
+  /** The client's request headers as they arrived (adapters may hand the origin others). */
   readonly headers: IncomingHttpHeaders
+  /** The request's variant suffix once known ('' when the response does not vary). */
   variant = ''
+  /** Tags of the values (`cache.wrap`) read while this response was produced. */
   deps: Set<string> | undefined = undefined
+  /** Settles when what `commit` stored is in L2 (a cross-instance lock is released after it). */
   written: Promise<void> | undefined = undefined
+
   constructor (
-    readonly req: IncomingMessage, readonly res: ServerResponse, readonly route: Route, readonly origin: Origin<C>, readonly ctx: C,
-    readonly method: string, readonly key: string, readonly resource: string, readonly user: string | undefined, readonly cc: CacheControl,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly route: Route,
+    readonly origin: Origin<C>,
+    readonly ctx: C,
+    readonly method: string,
+    readonly key: string,
+    readonly resource: string,
+    /** Whose response this is; undefined for a shared one. Keyed per user, the cache acts as a private cache. */
+    readonly user: string | undefined,
+    readonly cc: CacheControl,
   ) {
     this.headers = req.headers
   }
@@ -140,7 +134,7 @@ class Transaction<C> implements Txn<C> {
 
 const NONE: readonly string[] = []
 /**
- * Capture's values before a response is being stored (see Transaction for why not literals).
+ * Capture's values before a response is being stored (see Txn for why not literals).
  * Frozen: a push outside store mode throws rather than share chunks across responses.
  */
 const NO_CHUNKS = Object.freeze([]) as readonly Buffer[] as Buffer[]
@@ -199,7 +193,7 @@ export class Engine {
         return
       }
     }
-    const t: Txn<C> = new Transaction(req, res, route, origin, ctx, method, key, resource, user, cc)
+    const t = new Txn(req, res, route, origin, ctx, method, key, resource, user, cc)
     if (authenticated) {
       this.metrics.bypassed++
       return this.forward(t, undefined, false, undefined, this.cs.bypassAuth)
@@ -373,7 +367,7 @@ export class Engine {
     // Only the origin's own freshness makes a POST answer a GET response; a route ttl does not.
     if (explicitLifetime(cc, headers, Date.now(), user !== undefined) === undefined) return undefined
     const key = primaryKey(this.settings.namespace, 'GET', resource, user, route.key, req.headers)
-    return new Transaction(req, res, route, origin, ctx, 'GET', key, resource, user, requestDirectives(req.headers))
+    return new Txn(req, res, route, origin, ctx, 'GET', key, resource, user, requestDirectives(req.headers))
   }
 
   private bypass<C> (req: IncomingMessage, res: ServerResponse, origin: Origin<C>, ctx: C, status: string): void {

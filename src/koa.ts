@@ -50,7 +50,7 @@ export type KoaMiddleware = (ctx: KoaContext, next: KoaNext) => Promise<void>
 
 /**
  * The adapter's per-request context: what the origin needs to run the rest of the chain. A
- * class, not a literal: see `Transaction` in engine.ts (a pretenured literal keeps the request's
+ * class, not a literal: see `Txn` in engine.ts (a pretenured literal keeps the request's
  * young objects alive until a full collection).
  */
 class Exchange {

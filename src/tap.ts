@@ -42,7 +42,7 @@ export function tap (res: ServerResponse, sink: Sink, detached: boolean): void {
     } else {
       if (!res.headersSent) restore(res, before!)
       // Built only when the cache answers: made for every response, this literal of closures
-      // was pretenured by V8 and kept each response's objects alive (see Transaction in engine.ts).
+      // was pretenured by V8 and kept each response's objects alive (see Txn in engine.ts).
       const out: ClientOut = {
         writeHead: (status, headers) => writeHead.call(res, status, headers),
         end: body => (body === undefined ? end.call(res) : end.call(res, body)),
