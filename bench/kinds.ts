@@ -190,20 +190,26 @@ export const kinds: Record<string, Kind> = {
 
   /** cachefront-proxy in front of BENCH_UPSTREAM (stampede), optionally sharing Redis (BENCH_REDIS=1). */
   async 'proxy-front' ({ port }) {
+    // BENCH_HIT_FOR_MISS: the cache's hitForMiss (the uncacheable scenario turns it off with 0).
+    const hitForMiss = process.env.BENCH_HIT_FOR_MISS === undefined ? {} : { hitForMiss: process.env.BENCH_HIT_FOR_MISS }
     await proxy(port, process.env.BENCH_UPSTREAM!, process.env.BENCH_REDIS === '1'
-      ? { redis: { url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' }, cache: { namespace: process.env.BENCH_NAMESPACE ?? 'bench-front' } }
-      : {})
+      ? { redis: { url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' }, cache: { namespace: process.env.BENCH_NAMESPACE ?? 'bench-front', ...hitForMiss } }
+      : { cache: hitForMiss })
     return { prime: false }
   },
 
-  /** A 50 ms origin that counts its requests (stampede); GET /count answers the count. */
+  /**
+   * A 50 ms origin that counts its requests (stampede); GET /count answers the count. Paths
+   * under /private/ are answered `no-store` (the uncacheable scenario), others are storable.
+   */
   async 'slow-origin' ({ port, body }) {
     let count = 0
     await listen(http.createServer((req, res) => {
       if (req.url === '/count') { res.end(String(count)); return }
       count++
+      const cc = req.url?.startsWith('/private/') ? 'no-store' : 'public, max-age=60'
       setTimeout(() => {
-        res.writeHead(200, ['content-type', CT, 'content-length', String(body.length), 'cache-control', 'public, max-age=60'])
+        res.writeHead(200, ['content-type', CT, 'content-length', String(body.length), 'cache-control', cc])
         res.end(body)
       }, 50)
     }), port)

@@ -61,6 +61,19 @@ async function burst (url: string, n: number, warmPath = '/count'): Promise<numb
   agent.destroy()
   return out
 }
+/** `clients` connections, each sending GETs of `url` one after another for `ms`: every request's latency (ms). */
+async function closedLoop (url: string, clients: number, ms: number): Promise<number[]> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: clients })
+  const get = (): Promise<number> => new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint()
+    http.get(url, { agent }, res => { res.resume(); res.on('end', () => resolve(Number(process.hrtime.bigint() - t0) / 1e6)) }).on('error', reject)
+  })
+  const out: number[] = []
+  const until = Date.now() + ms
+  await Promise.all(Array.from({ length: clients }, async () => { while (Date.now() < until) out.push(await get()) }))
+  agent.destroy()
+  return out
+}
 const pct = (xs: number[], p: number): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p * s.length))] }
 
 function randomPathsScript (keys: number): string {
@@ -221,6 +234,29 @@ export const scenarios: Scenario[] = [
           { label: 'express: followers p50 − no-cache 50 ms server p50 (ms)', value: delta(viaApp) },
           { label: 'express: p50 / p99 ms', value: `${r2(pct(viaApp, 0.5))} / ${r2(pct(viaApp, 0.99))}` },
           { label: 'reference (no cache) p50 / p99 ms', value: `${r2(pct(ref, 0.5))} / ${r2(pct(ref, 0.99))}` },
+        ]
+      })
+    },
+  },
+  {
+    name: 'uncacheable',
+    title: 'A no-store URL behind a 50 ms origin, 20 clients in a closed loop for 4 s: the proxy with hit-for-miss (the default) and without, against the origin directly',
+    async run (t) {
+      const origin = await t.startServer('slow-origin')
+      const withHfm = await t.startServer('proxy-front', { env: { BENCH_UPSTREAM: origin.url } })
+      const without = await t.startServer('proxy-front', { env: { BENCH_UPSTREAM: origin.url, BENCH_HIT_FOR_MISS: '0' } })
+      return using([origin, withHfm, without], async () => {
+        const direct = await closedLoop(origin.url + '/private/a', 20, 4000)
+        const hfm = await closedLoop(withHfm.url + '/private/a', 20, 4000)
+        const coalesced = await closedLoop(without.url + '/private/a', 20, 4000)
+        const p50 = (xs: number[]): number => pct(xs, 0.5)
+        const show = (xs: number[]): string => `${r2(p50(xs))} / ${r2(pct(xs, 0.99))} (${Math.round(xs.length / 4)} req/s)`
+        return [
+          { label: 'hit-for-miss: p50 / direct p50', value: r2(p50(hfm) / p50(direct)) },
+          { label: 'without (every miss coalesced): p50 / direct p50', value: r2(p50(coalesced) / p50(direct)) },
+          { label: 'direct p50 / p99 ms (req/s)', value: show(direct) },
+          { label: 'hit-for-miss p50 / p99 ms (req/s)', value: show(hfm) },
+          { label: 'without p50 / p99 ms (req/s)', value: show(coalesced) },
         ]
       })
     },

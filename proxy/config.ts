@@ -127,6 +127,7 @@ const cache = z.strictObject({
   override: bool.optional(),
   l1: z.strictObject({ maxBytes: size.optional(), maxObjectSize: size.optional() }).optional(),
   lockTimeout: duration.optional(),
+  hitForMiss: duration.optional(),
   jitter: fraction.optional(),
   staleWhileRevalidate: duration.optional(),
   staleIfError: duration.optional(),

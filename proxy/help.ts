@@ -46,6 +46,7 @@ Configuration file (YAML or JSON; unknown keys are errors; durations like 30s, 5
     override: false                    # let ttl win over the origin's freshness
     l1: { maxBytes: 64MB, maxObjectSize: 1MB }
     lockTimeout: 10s                   # how long concurrent misses wait for the first one
+    hitForMiss: 2m                     # how long a URL whose response was not storable skips that wait (0: off)
     jitter: 0.1                        # random extension of cache-assigned lifetimes
     staleWhileRevalidate: 0            # default windows when the response gives none (RFC 5861)
     staleIfError: 0

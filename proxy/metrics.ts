@@ -8,7 +8,7 @@ import type { Cache, Stats } from '../src/index.js'
 
 const ENGINE_EVENTS: [keyof Stats, string][] = [
   ['hits', 'hit'], ['misses', 'miss'], ['stale', 'stale'], ['revalidated', 'revalidated'], ['coalesced', 'coalesced'],
-  ['bypassed', 'bypassed'], ['stores', 'stored'], ['notStored', 'not_stored'], ['invalidations', 'invalidation'],
+  ['hitForMiss', 'hit_for_miss'], ['bypassed', 'bypassed'], ['stores', 'stored'], ['notStored', 'not_stored'], ['invalidations', 'invalidation'],
   ['refreshes', 'refresh'], ['originErrors', 'origin_error'], ['aborted', 'aborted'], ['corrupt', 'corrupt'], ['evictions', 'eviction'],
 ]
 

@@ -333,6 +333,7 @@ function buildCache (config: ProxyConfig, extras: ProxyExtras, logger: Logger): 
     override: c.override,
     l1: c.l1,
     lockTimeout: c.lockTimeout,
+    hitForMiss: c.hitForMiss,
     jitter: c.jitter,
     staleWhileRevalidate: c.staleWhileRevalidate,
     staleIfError: c.staleIfError,

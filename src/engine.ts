@@ -11,13 +11,14 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import fresh from 'fresh'
 import type { Entry, Stored } from './entry.js'
 import { Coalescer, type Flight } from './coalesce.js'
+import { remembersUncacheable, UncacheableKeys } from './uncacheable.js'
 import { primaryKey, resourceOf, userOf } from './key.js'
 import { Metrics, type Stats } from './metrics.js'
 import { Activity } from './activity.js'
 import type { Route, Settings } from './options.js'
 import {
   effectiveDirectives, explicitLifetime, isCacheableMethod, isErrorStatus, isSafeMethod, requestDirectives, storability, usability, usableOnError,
-  type ResponseHeaders, type Storable,
+  type NotStorable, type ResponseHeaders, type Storable,
 } from './policy.js'
 import type { CacheControl } from './cache-control.js'
 import { freshenedHeaders, recordEntry, recordVary } from './record.js'
@@ -148,6 +149,8 @@ export class Engine {
   /** Recent activity for the dashboard: per-second counts, top paths, origin latency, purges. */
   readonly activity = new Activity(this.metrics)
   private readonly coalescer: Coalescer<Outcome>
+  /** Hit-for-miss: keys whose last response could not be stored, sent straight to the origin. */
+  private readonly uncacheable: UncacheableKeys
   private readonly refreshing = new Set<string>()
   /**
    * Set by the values API unless `dependencies: false`: origins then run inside a scope that
@@ -162,6 +165,7 @@ export class Engine {
 
   constructor (readonly settings: Settings, readonly store: TieredStore, readonly redis?: RedisTier) {
     this.coalescer = new Coalescer(settings.lockTimeout)
+    this.uncacheable = new UncacheableKeys(settings.hitForMiss)
     this.cs = cacheStatusValues(settings.cacheStatus)
     this.consumed = [...settings.route.rules.targeted, ...settings.tagHeaders]
   }
@@ -202,7 +206,9 @@ export class Engine {
   }
 
   private async lookup<C> (t: Txn<C>, found: Stored | undefined): Promise<void> {
-    let stored = found ?? await this.store.fetch(t.key)
+    // A key remembered as uncacheable skips the L2 round trip: what another instance may have
+    // stored meanwhile is found once this instance's own response is stored and ends the memory.
+    let stored = found ?? (this.uncacheable.has(t.key, Date.now()) ? undefined : await this.store.fetch(t.key))
     let varyMiss = false
     if (stored?.type === 'vary') {
       t.variant = variantSuffix(stored.vary, t.headers)
@@ -244,6 +250,10 @@ export class Engine {
 
   /** A miss or a revalidation: join the flight for this key, or lead it (across instances too, with Redis). */
   private async fetch<C> (t: Txn<C>, stale: Entry | undefined, conditional: boolean, varyMiss = false): Promise<void> {
+    if (this.uncacheable.has(t.key, Date.now())) {
+      this.metrics.hitForMiss++
+      return this.forward(t, stale, conditional, undefined, undefined, varyMiss)
+    }
     const waiting = this.coalescer.wait(t.key)
     if (waiting !== undefined) {
       const outcome = await waiting
@@ -410,6 +420,7 @@ export class Engine {
     if ('url' in what) return this.store.deleteTag(urlTag(resourceOfUrl(what.url)))
     if ('tag' in what) return this.store.deleteTag(userTag(what.tag))
     if ('key' in what) {
+      this.uncacheable.forget(what.key)
       const [a, b] = await Promise.all([this.store.delete(what.key), this.store.deletePrefix(what.key + '#')])
       return a + b
     }
@@ -418,6 +429,7 @@ export class Engine {
       return this.store.deletePrefix(`${this.settings.namespace}:GET:${prefix}`)
     }
     if ('all' in what && what.all === true) {
+      this.uncacheable.clear()
       await this.store.clear()
       return 0
     }
@@ -445,6 +457,12 @@ export class Engine {
 
   // ---- used by Capture ----------------------------------------------------------------------
 
+  /** @internal Hit-for-miss: the response to `t` could not be stored, for a reason that says so of its URL. */
+  notStorable (t: Txn<unknown>, reason: NotStorable | 'too-large', status: number, bypassed: boolean): void {
+    // A bypassed request (Authorization, a request body) says nothing about the URL's other requests.
+    if (!bypassed && remembersUncacheable(reason, status, t.cc['no-store'] === true)) this.uncacheable.remember(t.key, Date.now())
+  }
+
   /** @internal Records and stores a complete storable response; returns the entry, or undefined when it is not worth keeping. */
   commit (t: Txn<unknown>, status: number, headers: ResponseHeaders, body: Buffer, policy: Storable, requestTime: number, responseTime: number): Entry | undefined {
     const entry = recordEntry({
@@ -455,6 +473,7 @@ export class Engine {
     })
     const ttl = entry.deleteAt - Date.now()
     if (ttl <= 0) return undefined
+    this.uncacheable.forget(t.key)
     if (policy.vary !== undefined) {
       t.variant = variantSuffix(policy.vary, t.headers)
       // The variant first: whoever is told the primary key is stored finds the variant too.
@@ -617,6 +636,7 @@ class Capture implements Sink {
     const xCache = this.bypassStatus !== undefined ? 'BYPASS' : stale !== undefined ? 'EXPIRED' : 'MISS'
     if (reason !== undefined) {
       engine.metrics.notStored++
+      engine.notStorable(t, reason, status, this.bypassStatus !== undefined)
       if (this.bypassStatus === undefined) {
         engine.metrics.misses++
         engine.activity.miss(t.resource)
@@ -651,6 +671,7 @@ class Capture implements Sink {
       this.mode = 'pass'
       this.chunks = NO_CHUNKS
       this.engine.metrics.notStored++
+      this.engine.notStorable(this.t, 'too-large', this.status, this.bypassStatus !== undefined)
       this.settle(undefined)
       if (this.pendingOut !== undefined) this.answerPending(undefined)
       return

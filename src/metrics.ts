@@ -31,6 +31,11 @@ export interface Stats {
   revalidated: number
   /** Requests that waited for another request's origin response instead of going themselves. */
   coalesced: number
+  /**
+   * Misses sent straight to the origin because the key's last response could not be stored
+   * (`hitForMiss`): not coalesced, no L2 lookup. Also counted in `misses` or `stale`, as before.
+   */
+  hitForMiss: number
   /** Passed to the origin without lookup: unsafe methods, bypassed routes, Authorization. */
   bypassed: number
   /** Entries written. */
@@ -68,6 +73,7 @@ export class Metrics {
   stale = 0
   revalidated = 0
   coalesced = 0
+  hitForMiss = 0
   bypassed = 0
   stores = 0
   notStored = 0

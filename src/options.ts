@@ -47,6 +47,14 @@ export interface CacheOptions {
    */
   lockTimeout?: Duration
   /**
+   * How long the cache remembers that a URL's response could not be stored (Varnish's
+   * hit-for-miss). Meanwhile its requests go straight to the origin: they do not wait for a
+   * concurrent request's response, take no cross-instance lock and skip the L2 lookup. The first
+   * storable response is stored as usual and ends it. Server errors (5xx) and a request's own
+   * `no-store` are not remembered. 0: off (every miss is coalesced).
+   */
+  hitForMiss?: Duration
+  /**
    * The shared tier (L2): one Redis or Redis Cluster for every instance of the application. A
    * URL (`redis[s]://[[user][:password]@]host[:port][/db]`) or the options below. Absent: L1 only.
    * See the README's "Redis tier".
@@ -134,6 +142,7 @@ export const DEFAULTS = {
   maxBytes: '64MB',
   maxObjectSize: '1MB',
   lockTimeout: '10s',
+  hitForMiss: '2m',
   jitter: 0.1,
   staleWhileRevalidate: 0,
   staleIfError: 0,
@@ -164,6 +173,7 @@ export interface Settings {
   maxBytes: number
   maxObjectSize: number
   lockTimeout: number
+  hitForMiss: number
   keep: number
   tagHeaders: string[]
   cacheStatus: string
@@ -222,6 +232,7 @@ export function resolveSettings (options: CacheOptions = {}): Settings {
     maxBytes: parseSize(options.l1?.maxBytes ?? DEFAULTS.maxBytes, 'l1.maxBytes'),
     maxObjectSize: parseSize(options.l1?.maxObjectSize ?? DEFAULTS.maxObjectSize, 'l1.maxObjectSize'),
     lockTimeout: parseDuration(options.lockTimeout ?? DEFAULTS.lockTimeout, 'lockTimeout'),
+    hitForMiss: parseDuration(options.hitForMiss ?? DEFAULTS.hitForMiss, 'hitForMiss'),
     keep: parseDuration(options.keep ?? DEFAULTS.keep, 'keep'),
     tagHeaders: (options.tagHeaders ?? DEFAULTS.tagHeaders).map(h => h.toLowerCase()),
     cacheStatus: options.cacheStatus ?? DEFAULTS.cacheStatus,

@@ -343,6 +343,114 @@ export function behaviour (harness: Harness): void {
       })
     })
 
+    describe('hit-for-miss (a URL remembered as uncacheable is not coalesced)', () => {
+      /**
+       * An origin that, once armed, holds each request until `n` are inside it at once (or `ms`
+       * passed): the most it held together says whether the cache sent them concurrently or one
+       * behind another.
+       */
+      function gathering (n: number, respond: (i: number) => OriginResponse, ms = 3000) {
+        let armed = false
+        let inside = 0
+        let most = 0
+        let seen = 0
+        let release: () => void = () => {}
+        const all = new Promise<void>(resolve => { release = resolve })
+        return {
+          most: () => most,
+          arm () { armed = true },
+          handler: async (): Promise<OriginResponse> => {
+            const i = ++seen
+            if (!armed) return respond(i)
+            most = Math.max(most, ++inside)
+            if (inside >= n) release()
+            await Promise.race([all, sleep(ms)])
+            inside--
+            return respond(i)
+          },
+        }
+      }
+
+      it('sends concurrent misses for a URL whose last response could not be stored straight to the origin', async () => {
+        const origin = gathering(3, i => ok(`own ${i}`, { 'cache-control': 'no-store' }))
+        const r = await rig(origin.handler)
+        const first = await r.get('/uncacheable')
+        expect(first.headers['cache-status']).to.match(/detail=no-store/)
+        origin.arm()
+        const replies = await Promise.all([1, 2, 3].map(() => r.get('/uncacheable')))
+        expect(origin.most(), 'the three requests were inside the origin together').to.equal(3)
+        expect(new Set(replies.map(x => x.text)).size, 'each its own response').to.equal(3)
+        for (const x of replies) {
+          expect(x.headers['x-cache']).to.equal('MISS')
+          expect(x.headers['cache-status']).to.match(/fwd=uri-miss; detail=no-store/)
+        }
+        expect(r.cache.stats().hitForMiss).to.equal(3)
+        expect(r.cache.stats().coalesced).to.equal(0)
+      })
+
+      it('stores the first storable response, which ends it: the next misses are coalesced again', async () => {
+        let n = 0
+        const r = await rig(() => ({ ...ok(`v${++n}`, { 'cache-control': n === 1 ? 'no-store' : 'max-age=60' }), delay: 50 }))
+        await r.get('/turns')
+        const stored = await r.get('/turns')
+        expect(stored.headers['cache-status']).to.match(/; stored$/)
+        expect((await r.get('/turns')).headers['x-cache']).to.equal('HIT')
+        expect(r.cache.stats().hitForMiss).to.equal(1)
+        await r.cache.invalidate({ url: '/turns' })
+        const replies = await Promise.all(Array.from({ length: 5 }, () => r.get('/turns')))
+        expect(r.count('/turns'), 'one origin request for the five').to.equal(3)
+        expect(replies.every(x => x.text === 'v3')).to.equal(true)
+        expect(r.cache.stats().hitForMiss).to.equal(1)
+      })
+
+      it('does not remember a server error (5xx): a failing origin stays coalesced', async () => {
+        const r = await rig(() => ({ status: 503, headers: { 'content-type': 'text/plain' }, body: 'down', delay: 20 }))
+        await r.get('/down')
+        await r.get('/down')
+        expect(r.cache.stats().hitForMiss).to.equal(0)
+      })
+
+      it('does not remember a request\'s own no-store (RFC 9111 §5.2.1.5), nor a bypassed request\'s answer', async () => {
+        const r = await rig(req => ok('x', req.headers.authorization !== undefined ? { 'cache-control': 'no-store' } : {}))
+        await r.get('/asked', { 'cache-control': 'no-store' })
+        await r.get('/asked')
+        expect((await r.get('/asked')).headers['x-cache']).to.equal('HIT')
+        await r.get('/authed', { authorization: 'Bearer a' })
+        expect((await r.get('/authed')).headers['cache-status']).to.match(/; stored$/)
+        expect(r.cache.stats().hitForMiss).to.equal(0)
+      })
+
+      it('remembers a response too large to store (l1.maxObjectSize)', async () => {
+        const r = await rig(() => ok('y'.repeat(2048)), { cache: { l1: { maxObjectSize: '1kb' } } })
+        await r.get('/big')
+        await r.get('/big')
+        expect(r.cache.stats().hitForMiss).to.equal(1)
+      })
+
+      it('forgets after hitForMiss, and remembers nothing with hitForMiss: 0', async () => {
+        const r = await rig(() => ok('x', { 'cache-control': 'private' }), { cache: { hitForMiss: '100ms' } })
+        await r.get('/p')
+        await r.get('/p')
+        expect(r.cache.stats().hitForMiss).to.equal(1)
+        await sleep(150)
+        await r.get('/p')
+        expect(r.cache.stats().hitForMiss).to.equal(1)
+
+        const off = await rig(() => ok('x', { 'cache-control': 'private' }), { cache: { hitForMiss: 0 } })
+        await off.get('/p')
+        await off.get('/p')
+        expect(off.cache.stats().hitForMiss).to.equal(0)
+      })
+
+      it('forgets every key on invalidate({ all: true })', async () => {
+        const r = await rig(() => ok('x', { 'set-cookie': 'a=1' }))
+        await r.get('/c')
+        await r.cache.invalidate({ all: true })
+        await r.get('/c')
+        expect(r.cache.stats().hitForMiss).to.equal(0)
+      })
+    })
+
     describe('stale serving (RFC 5861)', () => {
       it('serves stale within stale-while-revalidate and refreshes once in the background', async () => {
         let n = 0

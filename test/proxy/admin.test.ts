@@ -101,6 +101,7 @@ describe('proxy: admin API', function () {
         /^cachefront_l1_entries 1$/m,
         /^cachefront_l1_bytes \d+$/m,
         /^cachefront_cache_events_total\{event="stored"\} 1$/m,
+        /^cachefront_cache_events_total\{event="hit_for_miss"\} 0$/m,
         /^cachefront_l2_errors_total 0$/m,
       ]) expect(metrics.text).to.match(line)
       expect((await send(proxy.admin + '/healthz')).status).to.equal(200)

@@ -265,4 +265,19 @@ describe('proxy: caching', function () {
       expect((await send(proxy.url + '/api/t')).headers['x-cache']).to.equal('MISS')
     })
   })
+
+  describe('hit-for-miss (cache.hitForMiss)', () => {
+    it('sends a URL whose response was not storable straight to the origin, for as long as configured', async () => {
+      proxy = await startProxy(origin.url, { cache: { hitForMiss: '150ms' } })
+      handle = (_req, res) => reply(res, 200, { 'set-cookie': 'session=1' }, 'personal')
+      await send(proxy.url + '/me')
+      const again = await send(proxy.url + '/me')
+      expect(again.headers['cache-status']).to.match(/detail=set-cookie/)
+      expect(proxy.proxy.cache.stats().hitForMiss).to.equal(1)
+      await sleep(200)
+      await send(proxy.url + '/me')
+      expect(proxy.proxy.cache.stats().hitForMiss, 'forgotten after 150ms').to.equal(1)
+      expect(origin.count()).to.equal(3)
+    })
+  })
 })

@@ -74,6 +74,7 @@ describe('proxy config', () => {
       ['a non-redis URL for redis', { upstream: UPSTREAM, redis: { url: 'http://x' } }, /^redis\.url: expected a redis:\/\/ or rediss:\/\/ URL/],
       ['the admin API on the main port', { upstream: UPSTREAM, listen: { port: 9000 }, admin: { port: 9000 } }, /^admin\.port: expected a port other than listen\.port/],
       ['a tag with a space', { upstream: UPSTREAM, routes: [{ tags: ['a b'] }] }, /^routes\[0\]\.tags\[0\]: expected a tag/],
+      ['a bad hitForMiss', { upstream: UPSTREAM, cache: { hitForMiss: 'a while' } }, /^cache\.hitForMiss: expected a duration/],
       ['a jitter above 1', { upstream: UPSTREAM, cache: { jitter: 2 } }, /^cache\.jitter: expected a number from 0 to 1/],
     ]
     for (const [name, input, expected] of cases) {

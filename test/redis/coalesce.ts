@@ -78,6 +78,18 @@ export function coalesceSuite (label: string, options: CoalesceOptions): void {
       for (const r of replies) expect(String(r.headers['cache-status'])).to.not.match(/collapsed/)
     })
 
+    it('then each instance sends that URL\'s misses straight to the origin: no lock, no waiting (hit-for-miss)', async function () {
+      await three((_url, _h, n) => ({ headers: { 'cache-control': 'no-store' }, body: `private ${n}` }))
+      await burst('/nostore', 5)
+      const locks = () => apps.map(a => a.cache.stats().l2!.locks!).reduce((n, s) => n + s.acquired + s.contended, 0)
+      const before = locks()
+      const replies = (await burst('/nostore', 5)).flat()
+      expect(calls).to.have.length(30)
+      expect(new Set(replies.map(r => r.text)).size, 'each request its own response').to.equal(15)
+      expect(locks(), 'no lock taken or waited for').to.equal(before)
+      expect(apps.map(a => a.cache.stats().hitForMiss)).to.deep.equal([5, 5, 5])
+    })
+
     it('a waiter on another instance gets only its own variant (Vary)', async function () {
       await three((_url, headers) => ({
         headers: { 'cache-control': 'max-age=60', vary: 'accept-language' },

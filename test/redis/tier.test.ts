@@ -139,6 +139,27 @@ describeRedis('Redis tier (createCache({ redis }))', function () {
         client.destroy()
       }
     })
+
+    it('sends no Redis command for a miss on a key remembered as uncacheable (hit-for-miss)', async function () {
+      const [a] = await instances(1, (_req, res) => { res.setHeader('cache-control', 'no-store'); res.end('mine') }, server.url)
+      const client = await rawClient(server.url)
+      try {
+        await send(a.url + '/warm')
+        await client.configResetStat()
+        await send(a.url + '/mine')
+        // The first miss looks up L2 and takes the lock like any other, and learns.
+        expect((await commandCalls(client)).get).to.be.at.least(1)
+        await until(async () => (await commandCalls(client)).eval === 1, 'the lock\'s release')
+        await client.configResetStat()
+        const again = await send(a.url + '/mine')
+        expect(again.text).to.equal('mine')
+        expect(await commandCalls(client), 'no L2 lookup, no lock').to.deep.equal({})
+        expect(a.cache.stats().hitForMiss).to.equal(1)
+        expect(a.cache.stats().l2!.locks!.acquired).to.equal(1 + 1)
+      } finally {
+        client.destroy()
+      }
+    })
   })
 
   describe('invalidate({ all: true })', function () {
