@@ -208,7 +208,9 @@ export class Engine {
   private async lookup<C> (t: Txn<C>, found: Stored | undefined): Promise<void> {
     // A key remembered as uncacheable skips the L2 round trip: what another instance may have
     // stored meanwhile is found once this instance's own response is stored and ends the memory.
-    let stored = found ?? (this.uncacheable.has(t.key, Date.now()) ? undefined : await this.store.fetch(t.key))
+    // only-if-cached still looks: it can be answered from nothing else (§5.2.1.7).
+    const skipL2 = found === undefined && !t.cc['only-if-cached'] && this.uncacheable.has(t.key, Date.now())
+    let stored = found ?? (skipL2 ? undefined : await this.store.fetch(t.key))
     let varyMiss = false
     if (stored?.type === 'vary') {
       t.variant = variantSuffix(stored.vary, t.headers)

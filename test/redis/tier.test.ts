@@ -68,6 +68,20 @@ describeRedis('Redis tier (createCache({ redis }))', function () {
       expect(await raw.info('commandstats')).to.not.match(/cmdstat_get:/)
     })
 
+    it('on a key remembered as uncacheable, skips L2 until its own response is stored; only-if-cached still looks', async function () {
+      const [a, b] = await instances(2, (_req, res) => {
+        res.setHeader('cache-control', calls === 1 ? 'no-store' : 'max-age=60')
+        res.end(`call ${calls}`)
+      })
+      expect((await send(a.url + '/turn')).headers['cache-status']).to.match(/detail=no-store/)
+      expect((await send(b.url + '/turn')).headers['cache-status']).to.match(/; stored$/)
+      await until(async () => await raw.exists(redisKeys(namespace).entry(`${namespace}:GET:/turn?`)) === 1, 'the L2 write')
+      const asked = await send(a.url + '/turn', { headers: { 'cache-control': 'only-if-cached' } })
+      expect(asked.status).to.equal(200)
+      expect(asked.text).to.equal('call 2')
+      expect(calls).to.equal(2)
+    })
+
     it('round-trips a binary body byte for byte through L2', async function () {
       const bytes = randomBytes(100_000)
       const [a, b] = await instances(2, (_req, res) => {
