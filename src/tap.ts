@@ -10,9 +10,12 @@ import type { HeadDecision, Sink } from './engine.js'
 import type { ClientOut } from './writer.js'
 import { ClientAbortedError } from './errors.js'
 
-const TAPPED = Symbol.for('cachefront.tapped')
+/** Where a tapped response keeps its tap; registered, so a second copy of cachefront in the process sees it too. */
+const TAP = Symbol.for('cachefront.tap')
 
-type Res = ServerResponse & { [TAPPED]?: true }
+type Res = ServerResponse & { [TAP]?: Tap }
+/** A ServerResponse method as it was before tapping, called with the handler's exact arguments. */
+type Method = (this: ServerResponse, ...args: unknown[]) => unknown
 
 /**
  * Wraps `res` so that `sink` sees the response. With `detached`, nothing reaches a client:
@@ -20,81 +23,113 @@ type Res = ServerResponse & { [TAPPED]?: true }
  */
 export function tap (res: ServerResponse, sink: Sink, detached: boolean): void {
   const r = res as Res
-  if (r[TAPPED]) return
-  r[TAPPED] = true
-  // Typed loosely: these are called with the exact arguments the handler gave.
-  const writeHead = res.writeHead as Function
-  const write = res.write as Function
-  const end = res.end as Function
-  let decision: HeadDecision | undefined
-  let finished = false
-  // The head as it was before the origin ran (what middleware in front of the cache set): when
-  // the cache answers instead of the origin, the origin's own fields must not leak into it.
-  const before = detached ? undefined : snapshot(res)
+  if (r[TAP] !== undefined) return
+  r[TAP] = new Tap(res, sink, detached)
+  // Shared functions that find the tap through `this`, like Node's own prototype methods: a
+  // closure per function per response would be allocated on every miss (and, under esbuild's
+  // keepNames, renamed with a defineProperty each).
+  res.writeHead = tappedWriteHead as ServerResponse['writeHead']
+  res.write = tappedWrite as ServerResponse['write']
+  res.end = tappedEnd as ServerResponse['end']
+  // A client that goes away before the handler finished leaves a truncated body: never stored.
+  res.on('close', tappedClose)
+}
 
-  const decide = (): HeadDecision => {
-    if (decision !== undefined) return decision
-    decision = sink.head(res.statusCode, res.getHeaders() as OutgoingHttpHeaders)
-    if (detached) return decision
+/**
+ * One tapped response: the functions it had before, and the engine's decision once the head is
+ * known. As the cache's `ClientOut`, it writes with those functions, past the tap.
+ */
+class Tap implements ClientOut {
+  decision: HeadDecision | undefined = undefined
+  finished = false
+  readonly originalWriteHead: Method
+  readonly originalWrite: Method
+  readonly originalEnd: Method
+  /**
+   * The head as it was before the origin ran (what middleware in front of the cache set): when
+   * the cache answers instead of the origin, the origin's own fields must not leak into it.
+   */
+  private readonly before: HeadSnapshot | undefined
+
+  constructor (readonly res: ServerResponse, readonly sink: Sink, readonly detached: boolean) {
+    this.originalWriteHead = res.writeHead as Method
+    this.originalWrite = res.write as Method
+    this.originalEnd = res.end as Method
+    this.before = detached ? undefined : snapshot(res)
+  }
+
+  decide (): HeadDecision {
+    if (this.decision !== undefined) return this.decision
+    const res = this.res
+    const decision = this.decision = this.sink.head(res.statusCode, res.getHeaders() as OutgoingHttpHeaders)
+    if (this.detached) return decision
     if (decision.forward) {
       for (const name of decision.remove) res.removeHeader(name)
       for (let i = 0; i < decision.add.length; i += 2) res.setHeader(decision.add[i], decision.add[i + 1])
     } else {
-      if (!res.headersSent) restore(res, before!)
-      // Built only when the cache answers: made for every response, this literal of closures
-      // was pretenured by V8 and kept each response's objects alive (see Txn in engine.ts).
-      const out: ClientOut = {
-        writeHead: (status, headers) => writeHead.call(res, status, headers),
-        end: body => (body === undefined ? end.call(res) : end.call(res, body)),
-      }
-      decision.answer?.(out)
+      if (!res.headersSent) restore(res, this.before!)
+      decision.answer?.(this)
     }
     return decision
   }
-  const forwarding = (): boolean => decide().forward && !detached
 
-  res.writeHead = function (this: ServerResponse, status: number, reason?: unknown, headers?: unknown) {
-    if (decision === undefined) {
-      if (typeof reason !== 'string') { headers = reason; reason = undefined }
-      res.statusCode = status
-      if (headers !== undefined && headers !== null) applyHeaders(res, headers)
-      if (!forwarding()) return res
-      return reason === undefined ? writeHead.call(res, status) : writeHead.call(res, status, reason as string)
-    }
-    // eslint-disable-next-line prefer-rest-params
-    return forwarding() ? writeHead.apply(res, arguments) : res
-  } as ServerResponse['writeHead']
+  forwarding (): boolean {
+    return this.decide().forward && !this.detached
+  }
 
-  res.write = function (this: ServerResponse, chunk: unknown, encoding?: unknown, cb?: unknown) {
-    const through = forwarding()
-    if (!finished && chunk !== undefined && chunk !== null) sink.data(toBuffer(chunk, encoding))
-    // eslint-disable-next-line prefer-rest-params
-    if (through) return write.apply(res, arguments)
-    const done = typeof encoding === 'function' ? encoding : cb
-    if (typeof done === 'function') process.nextTick(done as () => void)
-    return true
-  } as ServerResponse['write']
+  writeHead (status: number, headers: string[]): unknown {
+    return this.originalWriteHead.call(this.res, status, headers)
+  }
 
-  res.end = function (this: ServerResponse, chunk?: unknown, encoding?: unknown, cb?: unknown) {
-    if (typeof chunk === 'function') { cb = chunk; chunk = undefined; encoding = undefined }
-    if (typeof encoding === 'function') { cb = encoding; encoding = undefined }
-    const through = forwarding()
-    if (!finished) {
-      finished = true
-      if (chunk !== undefined && chunk !== null) sink.data(toBuffer(chunk, encoding))
-      sink.end()
-    }
-    if (through) return end.call(res, chunk, encoding, cb)
-    if (typeof cb === 'function') process.nextTick(cb as () => void)
-    return res
-  } as ServerResponse['end']
+  end (body?: Buffer): unknown {
+    return body === undefined ? this.originalEnd.call(this.res) : this.originalEnd.call(this.res, body)
+  }
+}
 
-  // A client that goes away before the handler finished leaves a truncated body: never stored.
-  res.once('close', () => {
-    if (finished) return
-    finished = true
-    sink.error(new ClientAbortedError(res.req?.url))
-  })
+function tappedWriteHead (this: Res, status: number, reason?: unknown, headers?: unknown): unknown {
+  const t = this[TAP]!
+  if (t.decision === undefined) {
+    if (typeof reason !== 'string') { headers = reason; reason = undefined }
+    this.statusCode = status
+    if (headers !== undefined && headers !== null) applyHeaders(this, headers)
+    if (!t.forwarding()) return this
+    return reason === undefined ? t.originalWriteHead.call(this, status) : t.originalWriteHead.call(this, status, reason)
+  }
+  // eslint-disable-next-line prefer-rest-params
+  return t.forwarding() ? t.originalWriteHead.apply(this, arguments as unknown as unknown[]) : this
+}
+
+function tappedWrite (this: Res, chunk: unknown, encoding?: unknown, cb?: unknown): unknown {
+  const t = this[TAP]!
+  const through = t.forwarding()
+  if (!t.finished && chunk !== undefined && chunk !== null) t.sink.data(toBuffer(chunk, encoding))
+  // eslint-disable-next-line prefer-rest-params
+  if (through) return t.originalWrite.apply(this, arguments as unknown as unknown[])
+  const done = typeof encoding === 'function' ? encoding : cb
+  if (typeof done === 'function') process.nextTick(done as () => void)
+  return true
+}
+
+function tappedEnd (this: Res, chunk?: unknown, encoding?: unknown, cb?: unknown): unknown {
+  const t = this[TAP]!
+  if (typeof chunk === 'function') { cb = chunk; chunk = undefined; encoding = undefined }
+  if (typeof encoding === 'function') { cb = encoding; encoding = undefined }
+  const through = t.forwarding()
+  if (!t.finished) {
+    t.finished = true
+    if (chunk !== undefined && chunk !== null) t.sink.data(toBuffer(chunk, encoding))
+    t.sink.end()
+  }
+  if (through) return t.originalEnd.call(this, chunk, encoding, cb)
+  if (typeof cb === 'function') process.nextTick(cb as () => void)
+  return this
+}
+
+function tappedClose (this: Res): void {
+  const t = this[TAP]!
+  if (t.finished) return
+  t.finished = true
+  t.sink.error(new ClientAbortedError(this.req?.url))
 }
 
 function toBuffer (chunk: unknown, encoding: unknown): Buffer {
@@ -119,8 +154,11 @@ function applyHeaders (res: ServerResponse, headers: unknown): void {
   }
 }
 
-function snapshot (res: ServerResponse): [string, string | string[] | number][] {
-  const out: [string, string | string[] | number][] = []
+/** Header fields as they were at one moment, values copied. */
+type HeadSnapshot = [string, string | string[] | number][]
+
+function snapshot (res: ServerResponse): HeadSnapshot {
+  const out: HeadSnapshot = []
   for (const name of res.getHeaderNames()) {
     const value = res.getHeader(name)
     if (value !== undefined) out.push([name, Array.isArray(value) ? [...value] : value])
@@ -128,7 +166,7 @@ function snapshot (res: ServerResponse): [string, string | string[] | number][] 
   return out
 }
 
-function restore (res: ServerResponse, head: [string, string | string[] | number][]): void {
+function restore (res: ServerResponse, head: HeadSnapshot): void {
   for (const name of res.getHeaderNames()) res.removeHeader(name)
   for (const [name, value] of head) res.setHeader(name, value)
 }
