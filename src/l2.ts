@@ -472,25 +472,27 @@ export class RedisStore implements Store {
       this.counts.skipped++
       return { ok: false, error: new Error(this.closed ? 'the store is closed' : 'circuit open after repeated Redis failures') }
     }
-    const run = async (): Promise<Outcome<T>> => {
-      try {
-        const value = await fn()
-        this.breaker.success()
-        return { ok: true, value }
-      } catch (e) {
-        const error = e instanceof Error ? e : new Error(String(e))
-        this.counts.errors++
-        if (error instanceof CommandTimeoutError) this.counts.timeouts++
-        if (!this.logged) {
-          this.logged = true
-          const onError = this.onError
-          if (onError) callSafely(() => onError(error, operation))
-        }
-        this.breaker.failure(error)
-        return { ok: false, error }
+    return await this.track(this.attempt(operation, fn))
+  }
+
+  /** `guard`'s attempt: a method, not a closure made per operation. */
+  private async attempt<T> (operation: L2Operation, fn: () => Promise<T>): Promise<Outcome<T>> {
+    try {
+      const value = await fn()
+      this.breaker.success()
+      return { ok: true, value }
+    } catch (e) {
+      const error = e instanceof Error ? e : new Error(String(e))
+      this.counts.errors++
+      if (error instanceof CommandTimeoutError) this.counts.timeouts++
+      if (!this.logged) {
+        this.logged = true
+        const onError = this.onError
+        if (onError) callSafely(() => onError(error, operation))
       }
+      this.breaker.failure(error)
+      return { ok: false, error }
     }
-    return await this.track(run())
   }
 
   /** `guard` for invalidations: the same accounting, but failure rejects (see the class doc). */
