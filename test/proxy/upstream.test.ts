@@ -51,7 +51,14 @@ describe('proxy: upstream failures', function () {
   }
 
   it('answers 502 when the upstream refuses the connection, and counts it', async () => {
-    proxy = await startProxy(`http://127.0.0.1:${await freePort()}`)
+    // The refused port was free a moment ago; the proxy's own listeners (port 0) may be given
+    // that very port, and the proxy would then forward to itself: choose again if so.
+    for (;;) {
+      const port = await freePort()
+      proxy = await startProxy(`http://127.0.0.1:${port}`)
+      if (![proxy.url, proxy.admin].some(u => u.endsWith(`:${port}`))) break
+      await proxy.close()
+    }
     const r = await send(proxy.url + '/x')
     expect(r.status).to.equal(502)
     expect(r.headers['content-type']).to.equal('text/plain; charset=utf-8')
