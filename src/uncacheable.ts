@@ -24,9 +24,11 @@ export const MAX_UNCACHEABLE_KEYS = 10_000
  * - `method`: a HEAD is never stored, but it shares GET's key, and the GET may be storable.
  * - A server error (5xx) is a failing origin, not an uncacheable URL: coalescing is what keeps a
  *   struggling origin from being sent every waiting request at once.
+ * - A 206 answers a client's Range request, forwarded as it came: it says nothing of the full
+ *   response, which the next request without Range may store.
  */
 export function remembersUncacheable (reason: NotStorable | 'too-large', status: number, requestNoStore: boolean): boolean {
-  if (status >= 500) return false
+  if (status >= 500 || status === 206) return false
   if (reason === 'method') return false
   if (reason === 'no-store' && requestNoStore) return false
   return true

@@ -22,6 +22,10 @@ describe('hit-for-miss (uncacheable.ts)', function () {
       expect(remembersUncacheable('private', 200, true)).to.equal(true)
     })
 
+    it('does not remember a partial answer (206) to a forwarded Range request', function () {
+      expect(remembersUncacheable('status', 206, false)).to.equal(false)
+    })
+
     it('does not remember a HEAD (method): it shares GET\'s key, and the GET may be storable', function () {
       expect(remembersUncacheable('method', 200, false)).to.equal(false)
     })

@@ -420,6 +420,15 @@ export function behaviour (harness: Harness): void {
         expect(r.cache.stats().hitForMiss).to.equal(0)
       })
 
+      it('does not remember a 206 to a Range request that reached the origin', async () => {
+        const r = await rig(req => req.headers.range !== undefined
+          ? { status: 206, headers: { 'content-type': 'text/plain', 'content-range': 'bytes 0-1/4' }, body: 'ab' }
+          : ok('abcd'))
+        await r.get('/ranged', { range: 'bytes=0-1' })
+        expect((await r.get('/ranged')).headers['cache-status']).to.match(/; stored$/)
+        expect(r.cache.stats().hitForMiss).to.equal(0)
+      })
+
       it('remembers a response too large to store (l1.maxObjectSize)', async () => {
         const r = await rig(() => ok('y'.repeat(2048)), { cache: { l1: { maxObjectSize: '1kb' } } })
         await r.get('/big')
