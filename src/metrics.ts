@@ -33,7 +33,7 @@ export interface Stats {
   coalesced: number
   /**
    * Misses sent straight to the origin because the key's last response could not be stored
-   * (`hitForMiss`): not coalesced, no L2 lookup. Also counted in `misses` or `stale`, as before.
+   * (`hitForMiss`): not coalesced, no L2 lookup. Also counted as what the origin's answer made it (a miss, mostly).
    */
   hitForMiss: number
   /** Passed to the origin without lookup: unsafe methods, bypassed routes, Authorization. */
