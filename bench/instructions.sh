@@ -17,10 +17,12 @@ warm=${2:-15000}; n=${3:-5000}
 for tool in valgrind callgrind_control callgrind_annotate; do
   command -v "$tool" > /dev/null || { echo "bench/instructions.sh needs $tool (Debian package valgrind)"; exit 1; }
 done
+# The servers run as the package ships: compiled by tsc (bench/tsconfig.json), not through tsx.
+npx tsc -p bench/tsconfig.json
 port=$((20000 + RANDOM % 20000))
 out=$(mktemp -d)
 valgrind --tool=callgrind --separate-threads=yes --smc-check=all-non-file --dump-instr=no \
-  --callgrind-out-file="$out/cg.%p" node --expose-gc --import tsx bench/server.ts "$kind" "$port" 1024 1 > "$out/server.log" 2>&1 &
+  --callgrind-out-file="$out/cg.%p" node --expose-gc .bench-build/bench/server.js "$kind" "$port" 1024 1 > "$out/server.log" 2>&1 &
 vg=$!
 trap 'kill $vg 2>/dev/null || true; rm -rf "$out"' EXIT
 for _ in $(seq 1 600); do grep -q ready "$out/server.log" && break; sleep 0.5; done

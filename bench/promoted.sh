@@ -10,9 +10,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:?usage: bash bench/promoted.sh KIND [N] (KIND: a server kind of bench/kinds.ts, e.g. proxy-miss)}
 n=${2:-30000}
+# The servers run as the package ships: compiled by tsc (bench/tsconfig.json), not through tsx.
+npx tsc -p bench/tsconfig.json
 port=$((20000 + RANDOM % 20000))
 log=$(mktemp)
-node --trace-gc-nvp --import tsx bench/server.ts "$kind" "$port" 1024 1 > "$log" 2>&1 &
+node --trace-gc-nvp .bench-build/bench/server.js "$kind" "$port" 1024 1 > "$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 1 120); do grep -aq ready "$log" && break; sleep 0.5; done

@@ -5,9 +5,15 @@
  * the load generator (wrk when installed, else autocannon) to core 1 where `taskset` exists;
  * a warm-up, then rounds that load every server in turn; ratios are medians of per-round ratios.
  * A benchmark, not a test: it asserts nothing; it prints what it measured.
+ *
+ * It runs compiled: `npm run bench` first builds src/, proxy/ and bench/ with tsc into
+ * .bench-build/ (bench/tsconfig.json), so the servers run the JavaScript the package ships.
+ * Under tsx, esbuild's keepNames would add an `Object.defineProperty(fn, 'name')` to every named
+ * function expression made per request, which the built package does not have (BENCHMARKS.md).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
+import { createRequire } from 'node:module'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
@@ -38,7 +44,7 @@ export interface Server { port: number, url: string, pid: number, stop(): Promis
 
 export async function startServer (kind: string, opts: { body?: number, keys?: number, env?: Record<string, string> } = {}): Promise<Server> {
   const port = nextPort++
-  const args = ['--max-old-space-size=6144', '--expose-gc', '--import', 'tsx', path.join(here, 'server.ts'), kind, String(port), String(opts.body ?? 1024), String(opts.keys ?? 1)]
+  const args = ['--max-old-space-size=6144', '--expose-gc', path.join(here, 'server.js'), kind, String(port), String(opts.body ?? 1024), String(opts.keys ?? 1)]
   const child: ChildProcess = hasTaskset
     ? spawn('taskset', ['-c', '0', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...opts.env } })
     : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...opts.env } })
@@ -79,7 +85,7 @@ export async function load (server: Server, urlPath = '/k/0', script?: string): 
     const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(r.stdout)
     if (non2xx) throw new Error(`${url}: ${non2xx[1]} non-2xx answers`)
   } else {
-    const bin = path.join(here, '..', 'node_modules', 'autocannon', 'autocannon.js')
+    const bin = createRequire(import.meta.url).resolve('autocannon')
     const args = [bin, '-c', String(connections), '-d', String(duration), '-j', url]
     const r = hasTaskset ? spawnSync('taskset', ['-c', '1', process.execPath, ...args], { encoding: 'utf8' }) : spawnSync(process.execPath, args, { encoding: 'utf8' })
     const j = JSON.parse(r.stdout)

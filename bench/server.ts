@@ -1,5 +1,6 @@
 /**
- * One benchmark server per process: `node --import tsx bench/server.ts <kind> <port> [bodyBytes] [keys]`.
+ * One benchmark server per process, compiled (bench/run.ts says why):
+ * `node .bench-build/bench/server.js <kind> <port> [bodyBytes] [keys]`.
  * It primes itself (so a "hit" kind serves hits from the first measured request), then prints
  * `ready` on stdout. Every kind answers the same prebuilt body with the same Content-Type.
  */
