@@ -42,6 +42,14 @@ async function using<T> (servers: Server[], fn: () => Promise<T>): Promise<T> {
   try { return await fn() } finally { await Promise.all(servers.map(s => s.stop())) }
 }
 
+/** One GET, its body read to the end: how long it took (ms). */
+function timedGet (url: string, agent: http.Agent, headers?: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint()
+    http.get(url, { agent, headers }, res => { res.resume(); res.on('end', () => resolve(Number(process.hrtime.bigint() - t0) / 1e6)) }).on('error', reject)
+  })
+}
+
 /**
  * `n` concurrent GETs of one path, each on its own connection. The connections are opened and
  * used once first (on `warmPath`), so the burst measures the server, not 500 TCP handshakes
@@ -51,10 +59,7 @@ async function burst (url: string, n: number, warmPath = '/count'): Promise<numb
   const agent = new http.Agent({ keepAlive: true, maxSockets: n, maxFreeSockets: n })
   // One Host for every instance, as behind a load balancer (the proxy keys on the host).
   const headers = { host: 'app.example' }
-  const get = (target: string): Promise<number> => new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint()
-    http.get(target, { agent, headers }, res => { res.resume(); res.on('end', () => resolve(Number(process.hrtime.bigint() - t0) / 1e6)) }).on('error', reject)
-  })
+  const get = (target: string): Promise<number> => timedGet(target, agent, headers)
   const origin = new URL(url).origin
   await Promise.all(Array.from({ length: n }, () => get(origin + warmPath)))
   const out = await Promise.all(Array.from({ length: n }, () => get(url)))
@@ -64,13 +69,9 @@ async function burst (url: string, n: number, warmPath = '/count'): Promise<numb
 /** `clients` connections, each sending GETs of `url` one after another for `ms`: every request's latency (ms). */
 async function closedLoop (url: string, clients: number, ms: number): Promise<number[]> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: clients })
-  const get = (): Promise<number> => new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint()
-    http.get(url, { agent }, res => { res.resume(); res.on('end', () => resolve(Number(process.hrtime.bigint() - t0) / 1e6)) }).on('error', reject)
-  })
   const out: number[] = []
   const until = Date.now() + ms
-  await Promise.all(Array.from({ length: clients }, async () => { while (Date.now() < until) out.push(await get()) }))
+  await Promise.all(Array.from({ length: clients }, async () => { while (Date.now() < until) out.push(await timedGet(url, agent)) }))
   agent.destroy()
   return out
 }
