@@ -83,7 +83,6 @@ export type Invalidation =
 /** A waiter's share of a flight: the entry, and the variant it was stored for. */
 interface Outcome { entry: Entry, variant: string }
 
-
 /** A flight that also holds the cross-instance lock: settling it releases the lock (after the L2 write, if any). */
 class LockedFlight implements Flight<Outcome> {
   constructor (private readonly flight: Flight<Outcome>, private readonly lock: Held, private readonly t: Txn<unknown>) {}
