@@ -282,12 +282,15 @@ export class Engine {
     return this.forward(t, stale, conditional, led, undefined, varyMiss)
   }
 
-  /** The fresh entry another instance stored for this request (its variant), read from L2. */
+  /**
+   * The fresh entry another instance stored for this request (its variant), read from L2. The
+   * lock's reads follow its SET NX or a notice, so they are new reads, never one sent before.
+   */
   private async storedElsewhere (t: Txn<unknown>): Promise<Entry | undefined> {
-    let stored = await this.store.fetch(t.key)
+    let stored = await this.store.fetch(t.key, true)
     if (stored?.type === 'vary') {
       t.variant = variantSuffix(stored.vary, t.headers)
-      stored = await this.store.fetch(t.key + t.variant)
+      stored = await this.store.fetch(t.key + t.variant, true)
     }
     return stored?.type === 'response' && usability(stored, t.cc, Date.now()) === 'fresh' ? stored : undefined
   }

@@ -85,7 +85,7 @@ export class Values {
     const flight = this.coalescer.lead(full)
     // Across instances: one of them loads; the others read what it stored.
     const shared = await this.engine.redis?.locks?.lead(full, async () => {
-      const r = await this.engine.store.fetch(full)
+      const r = await this.engine.store.fetch(full, true)
       return r?.type === 'value' && Date.now() < r.staleAt ? r : undefined
     })
     if (shared?.found !== undefined) {

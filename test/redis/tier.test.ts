@@ -154,6 +154,39 @@ describeRedis('Redis tier (createCache({ redis }))', function () {
       }
     })
 
+    it('answers a burst of requests for one cold key with the Redis commands of a single miss', async function () {
+      const [a] = await instances(1, async (req, res) => { await sleep(50); text('once')(req, res) }, server.url)
+      const client = await rawClient(server.url)
+      try {
+        await send(a.url + '/warm')
+        await until(async () => (await commandCalls(client)).eval === 1, 'the lock\'s release')
+        await client.configResetStat()
+        // The first L2 read is held until every request has asked for its key: the others join it.
+        const store = a.cache.engine.store
+        const l2 = store.l2 as RedisStore
+        const get = l2.get.bind(l2)
+        let open!: () => void
+        const gate = new Promise<void>(resolve => { open = resolve })
+        let held = false
+        l2.get = async key => { if (!held) { held = true; await gate } return await get(key) }
+        const fetch = store.fetch.bind(store)
+        let lookups = 0
+        store.fetch = (key, fresh) => { lookups++; return fetch(key, fresh) }
+
+        const burst = Array.from({ length: 40 }, async () => await send(a.url + '/burst'))
+        await until(() => lookups === 40, 'every request to look up its key')
+        open()
+        const replies = await Promise.all(burst)
+        expect(replies.map(r => r.text)).to.deep.equal(Array(40).fill('once'))
+        expect(calls).to.equal(1 + 1)
+        await until(async () => (await commandCalls(client)).eval === 1, 'the lock\'s release')
+        // As for one miss: one GET for the lookup, the lock and its double check, the entry's MULTI, the release.
+        expect(await commandCalls(client)).to.deep.equal({ get: 2 + 1, set: 2, del: 1, multi: 1, sadd: 1, pexpire: 2, publish: 1, exec: 1, eval: 1 })
+      } finally {
+        client.destroy()
+      }
+    })
+
     it('sends no Redis command for a miss on a key remembered as uncacheable (hit-for-miss)', async function () {
       const [a] = await instances(1, (_req, res) => { res.setHeader('cache-control', 'no-store'); res.end('mine') }, server.url)
       const client = await rawClient(server.url)
