@@ -216,6 +216,31 @@ export const kinds: Record<string, Kind> = {
     return { prime: false }
   },
 
+  /**
+   * The stampede's reference: answers every request of a burst with the prebuilt body 50 ms after
+   * the burst's first request, as a cache whose own work costs nothing would (one 50 ms origin
+   * request, then every answer from memory). What this machine and client take to deliver 500
+   * answers at once; GET /count answers at once (the burst client warms its connections with it).
+   */
+  async 'collapsed-50ms' ({ port, body }) {
+    const head = ['content-type', CT, 'content-length', String(body.length)]
+    let waiting: http.ServerResponse[] | undefined
+    let ready = false
+    await listen(http.createServer((req, res) => {
+      if (req.url === '/count') { res.end('0'); return }
+      if (ready) { res.writeHead(200, head); res.end(body); return }
+      if (waiting === undefined) {
+        const queue: http.ServerResponse[] = waiting = []
+        setTimeout(() => {
+          ready = true
+          for (const r of queue) { r.writeHead(200, head); r.end(body) }
+        }, 50)
+      }
+      waiting.push(res)
+    }), port)
+    return { prime: false }
+  },
+
   /** cachefront's Express middleware in front of a 50 ms handler (stampede). */
   async 'express-slow' ({ port, body }) {
     const cache = createCache({ namespace: 'bench', ttl: '1h' })

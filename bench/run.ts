@@ -115,6 +115,25 @@ export async function compare (servers: Record<string, Server>, urlPath?: string
   return out
 }
 
+/**
+ * The stampede's burst (bench/burst-client.cjs, pinned to the load generator's core): `per`
+ * connections to each server, warmed on `warmPath`, then one GET of `urlPath` on every one of
+ * them at once. Each request's latency in ms, write to last byte.
+ */
+export function burst (servers: Server[], urlPath: string, per: number, warmPath = '/count'): Promise<number[]> {
+  const client = path.join(here, '..', '..', 'bench', 'burst-client.cjs')
+  // One Host for every instance, as behind a load balancer (the proxy keys on the host).
+  const args = [client, String(per), urlPath, warmPath, 'app.example', ...servers.map(s => String(s.port))]
+  const child = hasTaskset ? spawn('taskset', ['-c', '1', process.execPath, ...args]) : spawn(process.execPath, args)
+  return new Promise((resolve, reject) => {
+    let out = ''
+    let err = ''
+    child.stdout.on('data', d => { out += d })
+    child.stderr.on('data', d => { err += d })
+    child.once('exit', code => code === 0 ? resolve(JSON.parse(out) as number[]) : reject(new Error(`burst client exited with ${code}: ${err}`)))
+  })
+}
+
 /** GET and parse a small JSON or text answer. */
 export function fetchText (url: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -131,7 +150,7 @@ async function main (): Promise<void> {
   const results = []
   for (const s of chosen) {
     if (!values.json) console.log(`## ${s.name}: ${s.title}`)
-    const rows = await s.run({ startServer, compare, load, fetchText })
+    const rows = await s.run({ startServer, compare, load, fetchText, burst })
     results.push({ scenario: s.name, title: s.title, rows })
     if (!values.json) {
       console.table(rows.map(r => ({ measure: r.label, value: r.value, target: r.target ?? '', met: r.met === undefined ? '' : r.met ? 'yes' : 'NO' })))

@@ -18,6 +18,7 @@ export interface Tools {
   compare(servers: Record<string, Server>, urlPath?: string, script?: string | Record<string, string>): Promise<Record<string, Measured>>
   load(server: Server, urlPath?: string, script?: string): Promise<Measure>
   fetchText(url: string): Promise<string>
+  burst(servers: Server[], urlPath: string, per: number, warmPath?: string): Promise<number[]>
 }
 
 export interface Scenario { name: string, title: string, run(t: Tools): Promise<Row[]> }
@@ -43,29 +44,13 @@ async function using<T> (servers: Server[], fn: () => Promise<T>): Promise<T> {
 }
 
 /** One GET, its body read to the end: how long it took (ms). */
-function timedGet (url: string, agent: http.Agent, headers?: Record<string, string>): Promise<number> {
+function timedGet (url: string, agent: http.Agent): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint()
-    http.get(url, { agent, headers }, res => { res.resume(); res.on('end', () => resolve(Number(process.hrtime.bigint() - t0) / 1e6)) }).on('error', reject)
+    http.get(url, { agent }, res => { res.resume(); res.on('end', () => resolve(Number(process.hrtime.bigint() - t0) / 1e6)) }).on('error', reject)
   })
 }
 
-/**
- * `n` concurrent GETs of one path, each on its own connection. The connections are opened and
- * used once first (on `warmPath`), so the burst measures the server, not 500 TCP handshakes
- * made at the same instant by one Node process.
- */
-async function burst (url: string, n: number, warmPath = '/count'): Promise<number[]> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: n, maxFreeSockets: n })
-  // One Host for every instance, as behind a load balancer (the proxy keys on the host).
-  const headers = { host: 'app.example' }
-  const get = (target: string): Promise<number> => timedGet(target, agent, headers)
-  const origin = new URL(url).origin
-  await Promise.all(Array.from({ length: n }, () => get(origin + warmPath)))
-  const out = await Promise.all(Array.from({ length: n }, () => get(url)))
-  agent.destroy()
-  return out
-}
 /** `clients` connections, each sending GETs of `url` one after another for `ms`: every request's latency (ms). */
 async function closedLoop (url: string, clients: number, ms: number): Promise<number[]> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: clients })
@@ -217,24 +202,28 @@ export const scenarios: Scenario[] = [
       const origin = await t.startServer('slow-origin')
       const proxy = await t.startServer('proxy-front', { env: { BENCH_UPSTREAM: origin.url } })
       const app = await t.startServer('express-slow')
-      const bare = await t.startServer('slow-origin')
-      return using([origin, proxy, app, bare], async () => {
-        // The reference: the same burst against a 50 ms server without a cache, which answers
-        // every request itself after 50 ms: what this machine and client add to 50 ms.
-        const ref = await burst(bare.url + '/ref', 500)
-        const viaProxy = await burst(proxy.url + '/cold', 500)
+      const ideal = await t.startServer('collapsed-50ms')
+      return using([origin, proxy, app, ideal], async () => {
+        // The reference: a server that answers the whole burst from memory 50 ms after its first
+        // request, as a cache with no work of its own would. Five hundred answers at once take
+        // this machine time of their own (syscalls, the client reading them), which the
+        // difference leaves out; the issue's figure (p50 − the origin's 50 ms) is shown too.
+        const ref = await t.burst([ideal], '/ref', 500)
+        const viaProxy = await t.burst([proxy], '/cold', 500)
         const proxyOrigin = Number(await t.fetchText(origin.url + '/count'))
-        const viaApp = await burst(app.url + '/cold', 500)
+        const viaApp = await t.burst([app], '/cold', 500)
         const appOrigin = Number(await t.fetchText(app.url + '/count'))
-        const delta = (xs: number[]): number => r2(pct(xs, 0.5) - pct(ref, 0.5))
+        const p50 = (xs: number[]): number => pct(xs, 0.5)
+        const overRef = r2(p50(viaProxy) - p50(ref))
         return [
           { label: 'proxy: origin requests', value: proxyOrigin, target: '= 1', met: proxyOrigin === 1 },
-          { label: 'proxy: followers p50 − no-cache 50 ms server p50 (ms)', value: delta(viaProxy), target: '≤ 10', met: delta(viaProxy) <= 10 },
-          { label: 'proxy: p50 / p99 ms', value: `${r2(pct(viaProxy, 0.5))} / ${r2(pct(viaProxy, 0.99))}` },
+          { label: 'proxy: followers p50 − reference p50 (ms)', value: overRef, target: '≤ 10', met: overRef <= 10 },
+          { label: "proxy: followers p50 − the origin's 50 ms", value: r2(p50(viaProxy) - 50) },
+          { label: 'proxy: p50 / p99 ms', value: `${r2(p50(viaProxy))} / ${r2(pct(viaProxy, 0.99))}` },
           { label: 'express: origin requests', value: appOrigin, target: '= 1', met: appOrigin === 1 },
-          { label: 'express: followers p50 − no-cache 50 ms server p50 (ms)', value: delta(viaApp) },
-          { label: 'express: p50 / p99 ms', value: `${r2(pct(viaApp, 0.5))} / ${r2(pct(viaApp, 0.99))}` },
-          { label: 'reference (no cache) p50 / p99 ms', value: `${r2(pct(ref, 0.5))} / ${r2(pct(ref, 0.99))}` },
+          { label: 'express: followers p50 − reference p50 (ms)', value: r2(p50(viaApp) - p50(ref)) },
+          { label: 'express: p50 / p99 ms', value: `${r2(p50(viaApp))} / ${r2(pct(viaApp, 0.99))}` },
+          { label: 'reference (every answer from memory at 50 ms) p50 / p99 ms', value: `${r2(p50(ref))} / ${r2(pct(ref, 0.99))}` },
         ]
       })
     },
@@ -271,7 +260,7 @@ export const scenarios: Scenario[] = [
       const env = { BENCH_UPSTREAM: origin.url, BENCH_REDIS: '1', BENCH_NAMESPACE: ns }
       const proxies = [await t.startServer('proxy-front', { env }), await t.startServer('proxy-front', { env }), await t.startServer('proxy-front', { env })]
       return using([origin, ...proxies], async () => {
-        const lat = (await Promise.all(proxies.map(p => burst(p.url + '/cold', 167)))).flat()
+        const lat = await t.burst(proxies, '/cold', 167)
         const count = Number(await t.fetchText(origin.url + '/count'))
         return [
           { label: 'origin requests (3 instances)', value: count, target: '= 1', met: count === 1 },
