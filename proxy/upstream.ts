@@ -101,7 +101,7 @@ export class Upstream implements Origin<RequestContext> {
 
   detached (req: IncomingMessage, ctx: RequestContext, call: OriginCall, sink: Sink): void {
     // A request with no client behind it: the response object is connected to nothing.
-    const exchange = detachedExchange(req, { ...call.headers })
+    const exchange = detachedExchange(req, { ...call.headers }, sink)
     this.send(exchange.req, undefined, exchange.res, ctx, exchange.req.headers, sink, false)
   }
 

@@ -4,8 +4,8 @@
  * (which would recompute the ETag). A miss runs the rest of the chain with the response tapped.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { DETACHED, detachedExchange } from './detached.js'
-import type { Engine, Origin, Sink } from './engine.js'
+import { detachedExchange, sinkOf } from './detached.js'
+import type { Engine, Origin } from './engine.js'
 import type { Route } from './options.js'
 import { tap } from './tap.js'
 
@@ -23,7 +23,7 @@ interface ExpressApp { handle(req: IncomingMessage, res: ServerResponse, done: (
  */
 const taken = new WeakSet<IncomingMessage>()
 
-type ExpressRequest = IncomingMessage & { app?: ExpressApp, [DETACHED]?: Sink }
+type ExpressRequest = IncomingMessage & { app?: ExpressApp }
 
 const origin: Origin<NextFunction> = {
   forward (req, res, next, call, sink) {
@@ -40,8 +40,7 @@ const origin: Origin<NextFunction> = {
       sink.error(new Error('cachefront: background refresh needs an Express app (req.app)'))
       return
     }
-    const exchange = detachedExchange(req, call.headers)
-    ;(exchange.req as ExpressRequest)[DETACHED] = sink
+    const exchange = detachedExchange(req, call.headers, sink)
     app.handle(exchange.req, exchange.res, err => {
       sink.error(err instanceof Error ? err : new Error('cachefront: no handler answered the background refresh'))
     })
@@ -51,7 +50,7 @@ const origin: Origin<NextFunction> = {
 export function expressMiddleware (engine: Engine, route: Route): ExpressMiddleware {
   let warned = false
   return function cachefront (req, res, next) {
-    const sink = (req as ExpressRequest)[DETACHED]
+    const sink = sinkOf(req)
     if (sink !== undefined) {
       tap(res, sink, true)
       return next()

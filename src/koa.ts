@@ -22,8 +22,8 @@
  * and a route's `cache.koa(route)`), the first applies and the second passes (warned once).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { DETACHED, detachedExchange } from './detached.js'
-import type { Engine, Origin, Sink } from './engine.js'
+import { detachedExchange, sinkOf } from './detached.js'
+import type { Engine, Origin } from './engine.js'
 import type { Route } from './options.js'
 import { tap } from './tap.js'
 
@@ -59,7 +59,6 @@ class Exchange {
   constructor (readonly ctx: KoaContext, readonly next: KoaNext) {}
 }
 
-type KoaRequest = IncomingMessage & { [DETACHED]?: Sink }
 
 /** One handler per app for background refreshes, composed once. */
 const callbacks = new WeakMap<KoaApplication, (req: IncomingMessage, res: ServerResponse) => unknown>()
@@ -96,9 +95,8 @@ const origin: Origin<Exchange> = {
       handler = app.callback()
       callbacks.set(app, handler)
     }
-    const { req: detachedReq, res } = detachedExchange(req, call.headers)
+    const { req: detachedReq, res } = detachedExchange(req, call.headers, sink)
     if (exchange.ctx.originalUrl !== undefined) detachedReq.url = exchange.ctx.originalUrl
-    ;(detachedReq as KoaRequest)[DETACHED] = sink
     const unanswered = (): void => {
       if (!taken.has(detachedReq)) sink.error(new Error('cachefront: the background refresh did not reach the cache middleware'))
     }
@@ -111,8 +109,8 @@ const origin: Origin<Exchange> = {
 export function koaMiddleware (engine: Engine, route: Route): KoaMiddleware {
   let warned = false
   return async function cachefront (ctx, next) {
-    const req = ctx.req as KoaRequest
-    const sink = req[DETACHED]
+    const req = ctx.req
+    const sink = sinkOf(req)
     if (sink !== undefined) {
       taken.add(req)
       tap(ctx.res, sink, true)
@@ -128,7 +126,7 @@ export function koaMiddleware (engine: Engine, route: Route): KoaMiddleware {
       return
     }
     // Keyed on what the client asked for, even inside a mounted app (koa-mount rewrites req.url).
-    if (ctx.originalUrl !== undefined) (req as KoaRequest & { originalUrl?: string }).originalUrl ??= ctx.originalUrl
+    if (ctx.originalUrl !== undefined) (req as IncomingMessage & { originalUrl?: string }).originalUrl ??= ctx.originalUrl
     const exchange = new Exchange(ctx, next)
     const pending = engine.handle(req, ctx.res, route, origin, exchange)
     if (pending !== undefined) await pending
