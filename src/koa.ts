@@ -59,7 +59,6 @@ class Exchange {
   constructor (readonly ctx: KoaContext, readonly next: KoaNext) {}
 }
 
-
 /** One handler per app for background refreshes, composed once. */
 const callbacks = new WeakMap<KoaApplication, (req: IncomingMessage, res: ServerResponse) => unknown>()
 

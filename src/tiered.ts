@@ -58,18 +58,18 @@ export class TieredStore {
    */
   fetch (key: string, fresh = false): Read {
     if (this.l2 === undefined) return NOTHING
-    if (!fresh && this.purging.size === 0) {
-      const inFlight = this.shared.get(key)
-      if (inFlight !== undefined) return inFlight
-    }
-    const read = this.read(key)
+    // Every change removes the reads it may affect from `shared` as it starts, so a read found
+    // there began after the latest change (and waits for an invalidation still in flight).
+    const inFlight = fresh ? undefined : this.shared.get(key)
+    if (inFlight !== undefined) return inFlight
+    const read = this.read(this.l2, key)
     this.shared.set(key, read)
     const done = (): void => { if (this.shared.get(key) === read) this.shared.delete(key) }
     read.then(done, done)
     return read
   }
 
-  private async read (key: string): Read {
+  private async read (l2: Store, key: string): Read {
     if (this.purging.size > 0) await Promise.all(this.purging)
     const mark: Reading = { spoiled: false }
     const changes = this.changes
@@ -78,7 +78,7 @@ export class TieredStore {
     marks.add(mark)
     let value: Stored | undefined
     try {
-      value = await this.l2!.get(key)
+      value = await l2.get(key)
     } finally {
       marks.delete(mark)
       if (marks.size === 0 && this.reading.get(key) === marks) this.reading.delete(key)
