@@ -48,12 +48,13 @@ function reader (socket, onResponse) {
 }
 
 function open (port) {
-  return new Promise((resolve, reject) => {
+  return new Promise(resolve => {
     const socket = net.connect({ port: Number(port), host: '127.0.0.1', noDelay: true })
     const state = { socket, answered: 0, waiting: undefined }
     reader(socket, () => { state.answered++; const w = state.waiting; state.waiting = undefined; if (w) w() })
     socket.once('connect', () => resolve(state))
-    socket.once('error', reject)
+    // A connection that fails at any point fails the burst: its latencies would be missing.
+    socket.on('error', err => { console.error(`burst client: ${err.message}`); process.exit(1) })
   })
 }
 
