@@ -25,8 +25,8 @@ interface Reading { spoiled: boolean }
 
 type Read = Promise<Stored | undefined>
 
-const DONE = Promise.resolve()
-const NOTHING: Promise<undefined> = Promise.resolve(undefined)
+/** What a read of nothing and a write with nothing to wait for both answer. */
+const SETTLED: Promise<undefined> = Promise.resolve(undefined)
 
 export class TieredStore {
   /** Keys being read from L2, for `spoil`. */
@@ -57,7 +57,7 @@ export class TieredStore {
    * earlier may predate. A fresh read is the one later readers join.
    */
   fetch (key: string, fresh = false): Read {
-    if (this.l2 === undefined) return NOTHING
+    if (this.l2 === undefined) return SETTLED
     // Every change removes the reads it may affect from `shared` as it starts, so a read found
     // there began after the latest change (and waits for an invalidation still in flight).
     const inFlight = fresh ? undefined : this.shared.get(key)
@@ -96,10 +96,10 @@ export class TieredStore {
    * L2 write is done, for whoever must act after it (a coalescing lock's release); nobody has to wait.
    */
   set (key: string, value: Stored, ttlMs: number): Promise<void> {
-    if (ttlMs <= 0) return DONE
+    if (ttlMs <= 0) return SETTLED
     this.spoil(key)
     this.l1.set(key, value, ttlMs).catch(this.onWriteError)
-    return this.l2?.set(key, value, ttlMs).catch(this.onWriteError) ?? DONE
+    return this.l2?.set(key, value, ttlMs).catch(this.onWriteError) ?? SETTLED
   }
 
   /** Applies another instance's notice to L1 alone (the change is already in L2). */
@@ -165,7 +165,7 @@ export class TieredStore {
     for (const mark of this.reading.get(key) ?? []) mark.spoiled = true
   }
 
-  /** A change that may touch any key (tag, prefix, all): spoils every read in flight. */
+  /** A change that may touch any key (tag, prefix, all): no read in flight is shared or fills L1. */
   private changed (): void {
     this.changes++
     this.shared.clear()
