@@ -10,7 +10,7 @@
 #
 # With several kinds, the first is compared with each of the others: "speed" is the other's
 # mutator instructions over the first's, the ratio a req/s figure would have if instructions
-# were all a request cost (the targets of issue 6 are req/s ratios; see BENCHMARKS.md).
+# were all a request cost (the benchmark's targets are req/s ratios; see BENCHMARKS.md).
 #
 # Usage: [WARM=15000] [N=5000] [RAW_PATH=/k/0] bash bench/instructions.sh KIND [KIND...]
 #        (about 2 minutes a kind; the old form `KIND WARM N` still works)
