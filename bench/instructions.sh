@@ -18,13 +18,12 @@
 # Needs valgrind (callgrind_control, callgrind_annotate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 1 ] || { echo "usage: bash bench/instructions.sh KIND [KIND...] (KIND: a server kind of bench/kinds.ts, e.g. proxy-hit)"; exit 2; }
 warm=${WARM:-15000}; n=${N:-5000}
 kinds=(); numbers=()
 for arg in "$@"; do
   if [[ $arg =~ ^[0-9]+$ ]]; then numbers+=("$arg"); else kinds+=("$arg"); fi
 done
-[ ${#kinds[@]} -ge 1 ] || { echo "bench/instructions.sh: no server kind given"; exit 2; }
+[ ${#kinds[@]} -ge 1 ] || { echo "usage: bash bench/instructions.sh KIND [KIND...] (KIND: a server kind of bench/kinds.ts, e.g. proxy-hit)"; exit 2; }
 # The old positional form: KIND WARM N.
 [ ${#numbers[@]} -ge 1 ] && warm=${numbers[0]}
 [ ${#numbers[@]} -ge 2 ] && n=${numbers[1]}
@@ -41,11 +40,12 @@ trap '[ -n "$vg" ] && kill $vg 2>/dev/null; rm -rf "$out"' EXIT
 # Counts one kind: prints its report line and leaves its mutator instructions per request in
 # $out/$2/mutator (a directory per position: a kind may be given twice, to see the spread).
 count () {
-  local kind=$1 port=$((20000 + RANDOM % 20000)) dir="$out/$2"
+  local kind=$1 port=$((20000 + RANDOM % 20000)) dir="$out/$2" pid
   mkdir -p "$dir"
   valgrind --tool=callgrind --separate-threads=yes --smc-check=all-non-file --dump-instr=no \
     --callgrind-out-file="$dir/cg.%p" node --expose-gc .bench-build/bench/server.js "$kind" "$port" 1024 1 > "$dir/server.log" 2>&1 &
   vg=$!
+  pid=$vg
   for _ in $(seq 1 600); do grep -q ready "$dir/server.log" && break; sleep 0.5; done
   grep -q ready "$dir/server.log" || { echo "server $kind did not start:" >&2; cat "$dir/server.log" >&2; exit 1; }
   node bench/raw-client.cjs "$port" "$warm" 10 > /dev/null
@@ -56,15 +56,15 @@ count () {
   kill $vg 2>/dev/null || true
   wait $vg 2>/dev/null || true
   vg=
-  local main total gc compile
-  main=$(ls "$dir"/cg.*.1-01 | head -1)
+  local main="$dir/cg.$pid.1-01" total gc compile mutator
   total=$(grep -a '^summary:\|^totals:' "$main" | head -1 | awk '{print $2}')
   read -r gc compile <<< "$(callgrind_annotate --threshold=100 --inclusive=yes "$main" 2>/dev/null | awk '
     /Heap::CollectGarbage\(/ { gsub(",", "", $1); g += $1 }
     /Runtime_CompileOptimized|Runtime_CompileLazy|Runtime_InstallBaselineCode|Runtime_NotifyDeoptimized/ { gsub(",", "", $1); c += $1 }
     END { print g + 0, c + 0 }')"
-  echo "$kind: mutator $(((total - gc - compile) / n)) instructions/request (main thread $((total / n)), of which gc $((gc / n)), compilation $((compile / n)))"
-  echo $(((total - gc - compile) / n)) > "$dir/mutator"
+  mutator=$(((total - gc - compile) / n))
+  echo "$kind: mutator $mutator instructions/request (main thread $((total / n)), of which gc $((gc / n)), compilation $((compile / n)))"
+  echo "$mutator" > "$dir/mutator"
 }
 
 for i in "${!kinds[@]}"; do count "${kinds[$i]}" "$i"; done
