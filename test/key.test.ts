@@ -261,13 +261,25 @@ describe('primary keys (primaryKey)', function () {
 
     it('encode each value as encodeURIComponent does, whatever was encoded just before', function () {
       // The encoder remembers its last input (values repeat from request to request): the
-      // remembered answer must never leak into another value's part.
+      // remembered answer must never leak into another value's part, the user's included.
       const values = ['host:1', 'plain', 'host:1', 'host:2', 'ünï', 'host:2', '', 'a b', 'host:1']
-      for (const tenant of values) {
-        for (const region of values) {
-          expect(key('GET', '/a', undefined, { 'x-tenant': tenant, 'x-region': region }, plan))
-            .to.equal(`ns:GET:/a?:h=x-tenant=${encodeURIComponent(tenant)}:h=x-region=${encodeURIComponent(region)}`)
+      for (const user of [undefined, 'host:1', 'u 2', 'host:1']) {
+        for (const tenant of values) {
+          for (const region of values) {
+            expect(key('GET', '/a', user, { 'x-tenant': tenant, 'x-region': region }, plan)).to.equal(
+              `ns:GET:/a?${user === undefined ? '' : ':u=' + encodeURIComponent(user)}:h=x-tenant=${encodeURIComponent(tenant)}:h=x-region=${encodeURIComponent(region)}`)
+          }
         }
+      }
+    })
+
+    it('encode each of many keyed fields as encodeURIComponent does', function () {
+      const names = Array.from({ length: 12 }, (_, i) => `x-f${i}`)
+      const many = planKey({ headers: names })
+      for (const round of ['a:b', 'c d', 'a:b', 'plain']) {
+        const headers = Object.fromEntries(names.map((n, i) => [n, `${round}/${i % 3}`]))
+        expect(key('GET', '/a', undefined, headers, many))
+          .to.equal('ns:GET:/a?' + names.map(n => `:h=${n}=${encodeURIComponent(headers[n])}`).join(''))
       }
     })
   })

@@ -13,6 +13,7 @@ import { Forwarding } from '../../proxy/forwarding.js'
 import { HELP } from '../../proxy/help.js'
 import { Router, userFunction } from '../../proxy/routes.js'
 import { createCache } from '../../src/index.js'
+import { resourceOf } from '../../src/key.js'
 
 const UPSTREAM = 'http://127.0.0.1:3000'
 
@@ -247,5 +248,32 @@ describe('proxy forwarding trust', () => {
     expect(req.headers.host).to.equal('other.example')
     expect(req.headers['x-forwarded-host']).to.equal('other.example')
     expect(req.headers.via).to.equal('1.1 cachefront')
+  })
+
+  it('keys every target as the upstream receives it (http-proxy parses it as a WHATWG URL)', () => {
+    const f = new Forwarding({ trustedHops: [], via: false })
+    // undefined: the parser rejects it (a `//` target naming an invalid host), and so does the upstream request.
+    const upstreamView = (target: string) => {
+      if (!URL.canParse(target.startsWith('//') ? 'http://b.invalid' + target : target, 'http://b.invalid')) return undefined
+      const u = new URL(target.startsWith('//') ? 'http://b.invalid' + target : target, 'http://b.invalid')
+      return u.pathname + u.search
+    }
+    // Every target of up to 4 characters from an alphabet of the characters that matter here
+    // (dot segments, %2e in either case, `//`, characters the parser encodes or rewrites).
+    const alphabet = ['/', '.', '%', '2', 'e', 'E', 'a', '?', '\\', ' ', '#', '"', 'é']
+    const socket = new Socket()
+    let targets = ['']
+    for (let length = 1; length <= 4; length++) {
+      targets = targets.flatMap(t => alphabet.map(c => t + c))
+      for (const tail of targets) {
+        const target = '/' + tail
+        const upstream = upstreamView(target)
+        if (upstream === undefined) continue
+        const req = { url: target, method: 'GET', httpVersion: '1.1', headers: { host: 'h' }, socket } as unknown as IncomingMessage
+        f.prepare(req)
+        // The key's resource part: a lone "?" is no query to the parser, and none to the key.
+        expect(resourceOf(req.url!), target).to.equal(resourceOf(upstream))
+      }
+    }
   })
 })
