@@ -254,8 +254,9 @@ describe('proxy forwarding trust', () => {
     const f = new Forwarding({ trustedHops: [], via: false })
     // undefined: the parser rejects it (a `//` target naming an invalid host), and so does the upstream request.
     const upstreamView = (target: string) => {
-      if (!URL.canParse(target.startsWith('//') ? 'http://b.invalid' + target : target, 'http://b.invalid')) return undefined
-      const u = new URL(target.startsWith('//') ? 'http://b.invalid' + target : target, 'http://b.invalid')
+      const input = target.startsWith('//') ? 'http://b.invalid' + target : target
+      if (!URL.canParse(input, 'http://b.invalid')) return undefined
+      const u = new URL(input, 'http://b.invalid')
       return u.pathname + u.search
     }
     // Every target of up to 4 characters from an alphabet of the characters that matter here
